@@ -1,0 +1,180 @@
+"""The commands as library functions: each reads once and returns a value.
+
+Nothing here prints; :mod:`snaptool.cli` renders the values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .checks import Target, check, verdict_ok
+from .findings import Finding
+from .format.records import by_number, record_name
+from .meta import SnapshotMeta
+from .stream.reader import ArchiveScan, Limits, scan
+
+__all__ = [
+    "InspectReport",
+    "TypeRow",
+    "VerifyReport",
+    "created_local",
+    "iec_bytes",
+    "inspect",
+    "verify",
+]
+
+
+@dataclass(frozen=True)
+class TypeRow:
+    """One row of inspect's per-type table."""
+
+    number: int
+    name: str
+    count: int
+    sum: int
+    edition: str
+
+
+@dataclass
+class VerifyReport:
+    path: str
+    target: Target
+    findings: list[Finding]
+    meta: SnapshotMeta | None
+    scan: ArchiveScan = field(repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """Nomad would restore this archive (warnings allowed)."""
+        return verdict_ok(self.findings)
+
+    @property
+    def strict_ok(self) -> bool:
+        return verdict_ok(self.findings, strict=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for f in self.findings:
+            counts[f.severity] = counts.get(f.severity, 0) + 1
+        return {
+            "file": self.path,
+            "ok": self.ok,
+            "strict_ok": self.strict_ok,
+            "target": {"version": ".".join(map(str, self.target.version)), "edition": self.target.edition},
+            "counts": counts,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclass
+class InspectReport:
+    path: str
+    meta: SnapshotMeta | None
+    rows: list[TypeRow]
+    verify: VerifyReport
+
+    @property
+    def total_count(self) -> int:
+        return sum(r.count for r in self.rows)
+
+    @property
+    def total_size(self) -> int:
+        return sum(r.sum for r in self.rows)
+
+    def to_nomad_json(self) -> dict[str, Any]:
+        """The object ``nomad operator snapshot inspect -json`` prints."""
+        return {
+            "Meta": self.meta.to_nomad_json() if self.meta is not None else None,
+            "Stats": [{"Count": r.count, "Name": r.name, "Sum": r.sum} for r in self.rows],
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nomad's ``Meta`` and ``Stats``, and snaptool's additions beside them."""
+        out = self.to_nomad_json()
+        created = self.meta.created if self.meta else None
+        scan_ = self.verify.scan
+        out["Created"] = created.isoformat().replace("+00:00", "Z") if created else None
+        out["Servers"] = (
+            [
+                {"ID": s.ID, "Address": s.Address, "Suffrage": s.suffrage_name}
+                for s in (self.meta.Servers or [])
+            ]
+            if self.meta
+            else []
+        )
+        out["Types"] = [
+            {"Type": r.number, "Name": r.name, "Count": r.count, "Sum": r.sum, "Edition": r.edition}
+            for r in self.rows
+        ]
+        out["TotalCount"] = self.total_count
+        out["TotalSize"] = self.total_size
+        out["Archive"] = {
+            "File": self.path,
+            "CompressedSize": scan_.compressed_size,
+            "TarSize": scan_.decompressed_size,
+            "StateSize": scan_.state.length if scan_.state else None,
+            "Entries": [e.name for e in scan_.entries],
+        }
+        out["Verify"] = self.verify.to_dict()
+        return out
+
+
+def verify(
+    path: str | os.PathLike[str],
+    *,
+    plain_tar: bool = False,
+    target: Target = Target(),
+    limits: Limits = Limits(),
+) -> VerifyReport:
+    """Check an archive against Nomad's reader, its restore, and strict lint."""
+    result = scan(path, plain_tar=plain_tar, limits=limits)
+    meta = check(result, target)
+    return VerifyReport(os.fspath(path), target, result.findings, meta, result)
+
+
+def inspect(
+    path: str | os.PathLike[str],
+    *,
+    plain_tar: bool = False,
+    target: Target = Target(),
+    limits: Limits = Limits(),
+) -> InspectReport:
+    """Metadata and per-type counts and sizes, as Nomad's inspect reports them."""
+    report = verify(path, plain_tar=plain_tar, target=target, limits=limits)
+    rows: list[TypeRow] = []
+    state = report.scan.state
+    if state is not None:
+        for number, stats in state.types.items():
+            rt = by_number(number)
+            rows.append(
+                TypeRow(number, record_name(number), stats.count, stats.sum, rt.edition if rt else "unknown")
+            )
+    # Nomad sorts by size, largest first, then by name.
+    rows.sort(key=lambda r: (-r.sum, r.name))
+    return InspectReport(os.fspath(path), report.meta, rows, report)
+
+
+def iec_bytes(n: int) -> str:
+    """go-humanize ``IBytes``: ``512 B``, ``1.9 KiB``, ``158 KiB``."""
+    import math
+
+    if n < 10:
+        return f"{n} B"
+    sizes = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+    e = math.floor(math.log(n) / math.log(1024))
+    val = math.floor(n / 1024**e * 10 + 0.5) / 10
+    return (f"{val:.0f} {sizes[e]}" if val >= 10 else f"{val:.1f} {sizes[e]}")
+
+
+def created_local(meta: SnapshotMeta) -> str:
+    """inspect's ``Created`` row: RFC 3339 in local time, or ``<none>``."""
+    created = meta.created
+    if created is None:
+        return "<none>"
+    local = created.astimezone()
+    text = local.strftime("%Y-%m-%dT%H:%M:%S%z")
+    offset = text[-5:]
+    return text[:-5] + ("Z" if offset == "+0000" else f"{offset[:3]}:{offset[3:]}")
+

@@ -1,0 +1,285 @@
+"""Multistream gzip inflate with Go's ``compress/gzip`` acceptance rules.
+
+Strategy: member headers and trailers are parsed with the construct
+declarations in :mod:`snaptool.format.gzip`; the deflate data in between goes
+through a raw-deflate ``decompressobj`` (python-isal when installed, else
+zlib-ng, else the standard library), whose output is capped per call so a
+gzip bomb never holds more than one chunk in memory.
+
+Go's reader, mirrored here:
+
+* the first member's header must be valid (an empty file is ``EOF``, a short
+  one ``unexpected EOF``, wrong magic or method ``gzip: invalid header``);
+* each member ends with CRC-32 and ISIZE, checked (``gzip: invalid checksum``);
+* after a member, end of file is a clean end; 1 to 9 more bytes are
+  ``unexpected EOF``; 10 or more that are not a gzip header are
+  ``gzip: invalid header``; another valid member is read on (multistream).
+
+Problems are reported to ``report`` as findings; the generator then stops.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+from construct import ConstError, StreamError
+
+from ..findings import Finding
+from ..format.gzip import GO_HEADER, MAX_HEADER_STRING, GzipHeader, GzipTrailer
+
+__all__ = ["CHUNK", "inflate", "zlib_impl"]
+
+try:  # the fastest well-kept inflate available
+    from isal import isal_zlib as zlib_impl
+except ImportError:  # pragma: no cover - depends on the environment
+    try:
+        from zlib_ng import zlib_ng as zlib_impl
+    except ImportError:
+        import zlib as zlib_impl
+
+import zlib as _std_zlib
+
+#: Compressed bytes read per call, and the cap on output per inflate call.
+CHUNK = 1 << 20
+
+Report = Callable[[Finding], None]
+
+
+class _Source:
+    """Compressed input with a read-ahead buffer and an absolute offset."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.buf = b""
+        self.offset = 0  # file offset of buf[0]
+        self.eof = False
+
+    def fill(self, need: int) -> bool:
+        """Make at least ``need`` bytes available; False if the file ends first."""
+        while len(self.buf) < need and not self.eof:
+            more = self.f.read(max(CHUNK, need - len(self.buf)))
+            if not more:
+                self.eof = True
+            else:
+                self.buf += more
+        return len(self.buf) >= need
+
+    def take(self, n: int) -> bytes:
+        data, self.buf = self.buf[:n], self.buf[n:]
+        self.offset += n
+        return data
+
+    def read_chunk(self) -> bytes:
+        if not self.buf and not self.eof:
+            self.fill(1)
+        return self.take(len(self.buf))
+
+    def push_back(self, data: bytes) -> None:
+        self.buf = data + self.buf
+        self.offset -= len(data)
+
+
+def _parse_header(src: _Source) -> tuple[object, int] | str:
+    """Parse a member header at the read position: (header, length) or an
+    error word: ``eof``, ``short`` (1-9 bytes), ``magic``, ``truncated``,
+    ``bad`` (string too long or header CRC wrong)."""
+    if not src.fill(10):
+        return "eof" if not src.buf else "short"
+    if src.buf[:3] != b"\x1f\x8b\x08":
+        return "magic"
+    need = 10
+    while True:
+        stream = io.BytesIO(src.buf)
+        try:
+            header = GzipHeader.parse_stream(stream)
+        except (StreamError, ConstError):
+            if need > 10 + 2 + 65535 + 2 * (MAX_HEADER_STRING + 1) + 2:
+                return "bad"
+            need = len(src.buf) + 1
+            if not src.fill(need):
+                return "truncated"
+            continue
+        length = stream.tell()
+        for text in (header.fname, header.fcomment):
+            if text is not None and len(text) > MAX_HEADER_STRING:
+                return "bad"
+        if header.hcrc is not None:
+            crc = _std_zlib.crc32(src.buf[: length - 2]) & 0xFFFF
+            if crc != header.hcrc:
+                return "bad"
+        return header, length
+
+
+def inflate(f: BinaryIO, report: Report) -> Iterator[bytes]:
+    """Yield the decompressed bytes of every member of a gzip file."""
+    src = _Source(f)
+    members = 0
+    while True:
+        at = src.offset
+        parsed = _parse_header(src)
+        if isinstance(parsed, str):
+            _header_problem(parsed, members, at, src, report)
+            return
+        header, length = parsed
+        raw_header = src.take(length)
+        if members == 0 and raw_header != GO_HEADER:
+            report(
+                Finding(
+                    "gzip.header-fields",
+                    f"gzip header is {raw_header[:10].hex()}"
+                    f"{' with optional fields' if length > 10 else ''}, "
+                    f"Go writes {GO_HEADER.hex()}",
+                    member="gzip",
+                    offset=at,
+                )
+            )
+        if members == 1:
+            report(
+                Finding(
+                    "gzip.multi-member",
+                    "a second gzip member follows the first (Go reads on: multistream)",
+                    member="gzip",
+                    offset=at,
+                )
+            )
+        ok = yield from _inflate_member(src, report)
+        if not ok:
+            return
+        members += 1
+
+
+def _header_problem(kind: str, members: int, at: int, src: _Source, report: Report) -> None:
+    if kind == "eof":
+        if members == 0:
+            report(Finding("input.empty", "the file is empty", nomad="EOF"))
+        return
+    if members > 0:
+        remaining = len(src.buf)
+        detail = "unexpected EOF" if kind == "short" else "gzip: invalid header"
+        report(
+            Finding(
+                "gzip.trailing-bytes",
+                f"{remaining}{'+' if not src.eof else ''} bytes after the end of "
+                f"gzip member {members} that are not another gzip member",
+                member="gzip",
+                offset=at,
+                nomad=detail,
+            )
+        )
+        return
+    if kind in ("short", "truncated"):
+        report(
+            Finding(
+                "gzip.truncated",
+                "the file ends inside the gzip header",
+                member="gzip",
+                offset=at,
+                nomad="unexpected EOF",
+            )
+        )
+    elif kind == "magic":
+        report(
+            Finding(
+                "input.not-gzip",
+                "not gzip data (expected 1f 8b 08 at the start)",
+                member="gzip",
+                offset=0,
+                nomad="gzip: invalid header",
+            )
+        )
+    else:
+        report(
+            Finding(
+                "gzip.bad-header",
+                "invalid gzip header (name or comment too long, or header CRC wrong)",
+                member="gzip",
+                offset=at,
+                nomad="gzip: invalid header",
+            )
+        )
+
+
+def _inflate_member(src: _Source, report: Report) -> Iterator[bytes]:
+    """Inflate one member's deflate data and check its trailer."""
+    d = zlib_impl.decompressobj(-15)
+    crc = 0
+    size = 0
+    data = b""
+    full = False
+    at = src.offset
+    while True:
+        if not data and not full:
+            at = src.offset
+            data = src.read_chunk()
+            if not data:
+                report(
+                    Finding(
+                        "gzip.truncated",
+                        f"the file ends inside deflate data after {size} "
+                        "decompressed bytes (no gzip trailer)",
+                        member="gzip",
+                        offset=src.offset,
+                        nomad="unexpected EOF",
+                    )
+                )
+                return False
+        try:
+            out = d.decompress(data, CHUNK)
+        except (zlib_impl.error, _std_zlib.error) as exc:
+            report(
+                Finding(
+                    "gzip.bad-deflate",
+                    f"corrupt deflate data ({exc})",
+                    member="gzip",
+                    offset=at,
+                    nomad="flate: corrupt input",
+                )
+            )
+            return False
+        data = d.unconsumed_tail
+        full = len(out) == CHUNK
+        if out:
+            crc = zlib_impl.crc32(out, crc)
+            size += len(out)
+            yield out
+        if d.eof:
+            src.push_back(d.unused_data + data)
+            break
+    trailer_at = src.offset
+    if not src.fill(8):
+        report(
+            Finding(
+                "gzip.truncated",
+                f"the gzip trailer is cut short ({len(src.buf)} of 8 bytes)",
+                member="gzip",
+                offset=trailer_at,
+                nomad="unexpected EOF",
+            )
+        )
+        return False
+    trailer = GzipTrailer.parse(src.take(8))
+    if trailer.crc32 != crc & 0xFFFFFFFF:
+        report(
+            Finding(
+                "gzip.crc-mismatch",
+                f"CRC-32 in trailer is {trailer.crc32:08x}, data gives {crc & 0xFFFFFFFF:08x}",
+                member="gzip",
+                offset=trailer_at,
+                nomad="gzip: invalid checksum",
+            )
+        )
+        return False
+    if trailer.isize != size & 0xFFFFFFFF:
+        report(
+            Finding(
+                "gzip.isize-mismatch",
+                f"ISIZE in trailer is {trailer.isize}, data is {size} bytes",
+                member="gzip",
+                offset=trailer_at + 4,
+                nomad="gzip: invalid checksum",
+            )
+        )
+        return False
+    return True

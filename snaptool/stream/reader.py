@@ -1,0 +1,244 @@
+"""One streaming pass over a snapshot archive.
+
+``file -> inflate (multistream gzip) -> tar walk -> per entry: SHA-256, and
+meta.json -> bytes (bounded), SHA256SUMS -> bytes (bounded), state.bin ->
+record walk``. Nothing is written to disk; memory is one inflate chunk, one
+tar block, the small members, and the record walker's buffer.
+
+The result, :class:`ArchiveScan`, holds facts and the findings the stream
+layers raised (gzip, tar, state.bin framing). Rules that need the whole
+archive (SHA256SUMS against the hashes, meta against state.bin) are applied
+by :mod:`snaptool.checks`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from ..errors import InputError
+from ..findings import Finding
+from .inflate import inflate
+from .sniff import describe
+from .statewalk import OnRecord, StateStats, StateWalker
+from .tarwalk import Entry, TarWalker
+
+__all__ = ["ArchiveScan", "Limits", "MEMBERS", "scan"]
+
+#: The three names Nomad's reader accepts, in the order Nomad writes them.
+MEMBERS = ("meta.json", "state.bin", "SHA256SUMS")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits, each a named parameter with its default."""
+
+    #: meta.json bytes kept (Nomad writes about 300 bytes per server).
+    max_meta_size: int = 1 << 20
+    #: SHA256SUMS bytes kept (Nomad writes 150).
+    max_sums_size: int = 1 << 20
+    #: one msgpack value in state.bin (msgpack's own buffer bound).
+    max_record_size: int = 256 << 20
+    #: tar entries (Nomad writes 3).
+    max_entries: int = 64
+    #: bytes after the tar end blocks counted before giving up counting.
+    max_unread: int = 64 << 20
+
+
+@dataclass
+class ArchiveScan:
+    """Everything one pass learned about an archive."""
+
+    path: str
+    plain_tar: bool = False
+    compressed_size: int = 0
+    decompressed_size: int = 0
+    entries: list[Entry] = field(default_factory=list)
+    #: the data of each meta.json entry (more than one when duplicated)
+    meta_parts: list[bytes] = field(default_factory=list)
+    sums_raw: bytes = b""
+    #: SHA-256 of each member's data (duplicates: of the concatenation)
+    hashes: dict[str, str] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    state: StateStats | None = None
+    findings: list[Finding] = field(default_factory=list)
+    #: the tar walk reached its end (end blocks or end of data) without error
+    tar_complete: bool = False
+    end_blocks: int = 0
+    input_kind: str = ""
+
+    def report(self, finding: Finding) -> None:
+        self.findings.append(finding)
+
+    @property
+    def meta_raw(self) -> bytes:
+        return b"".join(self.meta_parts)
+
+
+class _HashSink:
+    def __init__(self, h: hashlib._Hash) -> None:
+        self.h = h
+
+    def write(self, data: memoryview) -> None:
+        self.h.update(data)
+
+    def close(self, complete: bool) -> None:
+        pass
+
+
+class _BufferSink:
+    def __init__(self, scan: ArchiveScan, entry: Entry, h: hashlib._Hash, limit: int, attr: str) -> None:
+        self.scan, self.entry, self.h, self.limit, self.attr = scan, entry, h, limit, attr
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.over = False
+
+    def write(self, data: memoryview) -> None:
+        self.h.update(data)
+        self.size += len(data)
+        if self.size > self.limit:
+            if not self.over:
+                self.over = True
+                self.scan.report(
+                    Finding(
+                        "limit.exceeded",
+                        f"{self.entry.name} is larger than the {self.limit}-byte limit",
+                        member=self.entry.name,
+                    )
+                )
+            return
+        self.parts.append(bytes(data))
+
+    def close(self, complete: bool) -> None:
+        if self.over:
+            return
+        data = b"".join(self.parts)
+        if self.attr == "meta_parts":
+            self.scan.meta_parts.append(data)
+        else:
+            self.scan.sums_raw += data
+
+
+class _StateSink:
+    def __init__(self, walker: StateWalker, h: hashlib._Hash) -> None:
+        self.walker, self.h = walker, h
+
+    def write(self, data: memoryview) -> None:
+        self.h.update(data)
+        self.walker.feed(data)
+
+    def close(self, complete: bool) -> None:
+        pass
+
+
+def scan(
+    path: str | os.PathLike[str],
+    *,
+    plain_tar: bool = False,
+    limits: Limits = Limits(),
+    on_record: OnRecord | None = None,
+    keep_raw: bool = False,
+) -> ArchiveScan:
+    """Read an archive once, front to back, and return what it holds."""
+    name = os.fspath(path)
+    try:
+        f = open(name, "rb")  # noqa: SIM115 - closed below
+    except IsADirectoryError:
+        raise InputError("is a directory, not a snapshot file", where=name) from None
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), where=name) from None
+    with f:
+        try:
+            return _scan_open(f, name, plain_tar, limits, on_record, keep_raw)
+        except OSError as exc:
+            raise InputError(f"read failed: {exc.strerror or exc}", where=name) from None
+
+
+def _scan_open(
+    f: BinaryIO,
+    name: str,
+    plain_tar: bool,
+    limits: Limits,
+    on_record: OnRecord | None,
+    keep_raw: bool,
+) -> ArchiveScan:
+    result = ArchiveScan(path=name, plain_tar=plain_tar)
+    try:
+        result.compressed_size = os.fstat(f.fileno()).st_size
+    except OSError:
+        pass
+    head = f.read(4096)
+    f.seek(0)
+    result.input_kind = describe(head, result.compressed_size)
+
+    hashes = {n: hashlib.sha256() for n in ("meta.json", "state.bin")}
+    walker = StateWalker(result.report, max_record_size=limits.max_record_size, on_record=on_record, keep_raw=keep_raw)
+    state_seen = False
+
+    def open_entry(entry: Entry) -> object:
+        nonlocal state_seen
+        result.seen.add(entry.name)
+        if entry.name == "meta.json":
+            return _BufferSink(result, entry, hashes["meta.json"], limits.max_meta_size, "meta_parts")
+        if entry.name == "state.bin":
+            state_seen = True
+            return _StateSink(walker, hashes["state.bin"])
+        if entry.name == "SHA256SUMS":
+            return _BufferSink(result, entry, hashlib.sha256(), limits.max_sums_size, "sums_raw")
+        result.report(
+            Finding(
+                "tar.unexpected-entry",
+                f"unexpected tar entry {entry.name!r} (Nomad accepts only meta.json, "
+                "state.bin and SHA256SUMS)",
+                member="tar",
+                offset=entry.offset,
+                nomad=f'unexpected file "{entry.name}" in snapshot',
+            )
+        )
+        return _HashSink(hashlib.sha256())
+
+    tar = TarWalker(open_entry, result.report, max_entries=limits.max_entries, max_unread=limits.max_unread, gzipped=not plain_tar)  # type: ignore[arg-type]
+    chunks = _plain_chunks(f) if plain_tar else inflate(f, _gzip_reporter(result))
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        tar.feed(chunk)
+        if tar.stopped or tar.unread_capped:
+            break
+    result.decompressed_size = total
+    tar.close()
+    result.entries = tar.entries
+    result.end_blocks = tar.end_blocks
+    result.tar_complete = not tar.stopped and not any(
+        f.code in ("input.empty", "input.not-gzip", "gzip.truncated", "gzip.bad-header", "gzip.bad-deflate")
+        for f in result.findings
+    )
+    if state_seen:
+        result.state = walker.close() if result.tar_complete else walker.abandon()
+    result.hashes = {n: h.hexdigest() for n, h in hashes.items()}
+    return result
+
+
+def _gzip_reporter(result: ArchiveScan):  # type: ignore[no-untyped-def]
+    def report(finding: Finding) -> None:
+        if finding.code == "input.not-gzip":
+            finding = Finding(
+                finding.code,
+                f"not gzip data: {result.input_kind}",
+                member=finding.member,
+                offset=finding.offset,
+                nomad=finding.nomad,
+            )
+        result.report(finding)
+
+    return report
+
+
+def _plain_chunks(f: BinaryIO):  # type: ignore[no-untyped-def]
+    while True:
+        chunk = f.read(1 << 20)
+        if not chunk:
+            return
+        yield chunk

@@ -1,0 +1,249 @@
+"""The state.bin record walker.
+
+state.bin is one msgpack header value (Nomad writes ``0x80``, an empty map),
+then records: one raw type byte, then exactly one msgpack value. There is no
+length prefix and no count; end of data at a type byte is the only clean
+end (``nomad/fsm.go`` ``restoreImpl``).
+
+Strategy: bytes are pushed in with :meth:`StateWalker.feed` as the tar
+reader produces them. One ``msgpack.Unpacker`` in feed mode frames the
+records: the type byte is taken with ``read_bytes(1)`` (never decoded as
+msgpack, so a type byte of 0x80 or more stays a type byte), the value is
+stepped over with ``skip()``, which resumes across feeds. Records are never
+decoded here and construct is never called per record. Per type the walker
+keeps a count and a byte sum (as Nomad's inspect counts them: the type byte
+included, the header added to the first record) and where the type was
+first seen.
+
+Callers that need each record (state export, diff, filter) pass
+``on_record``; with ``keep_raw`` it receives the record's exact bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgpack
+
+from ..findings import Finding
+
+__all__ = ["RecordEvent", "StateStats", "StateWalker", "TypeStats"]
+
+#: The header Nomad writes: an empty msgpack map.
+CANONICAL_HEADER = b"\x80"
+
+
+@dataclass
+class TypeStats:
+    count: int = 0
+    sum: int = 0
+    first_index: int = 0
+    first_offset: int = 0
+
+
+@dataclass
+class StateStats:
+    """What one walk of state.bin found."""
+
+    length: int = 0
+    header: bytes | None = None
+    header_size: int = 0
+    records: int = 0
+    types: dict[int, TypeStats] = field(default_factory=dict)
+    #: the walk reached a clean end (a type byte position at end of data)
+    complete: bool = False
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    index: int
+    type: int
+    offset: int
+    size: int
+    raw: bytes | None
+
+
+OnRecord = Callable[[RecordEvent], None]
+
+
+class StateWalker:
+    """Push parser over state.bin; findings go to ``report``."""
+
+    def __init__(
+        self,
+        report: Callable[[Finding], None],
+        *,
+        max_record_size: int = 256 << 20,
+        on_record: OnRecord | None = None,
+        keep_raw: bool = False,
+    ) -> None:
+        self._report = report
+        self._up = msgpack.Unpacker(raw=True, max_buffer_size=max_record_size)
+        self._max_record = max_record_size
+        self._on_record = on_record
+        self._keep_raw = keep_raw
+        self._raw = bytearray()  # bytes from _raw_base on, when keep_raw
+        self._raw_base = 0
+        self._head = bytearray()  # the first bytes, for the header's report
+        self._fed = 0
+        self._stopped = False
+        self._in_value = False
+        self._type = 0
+        self._start = 0
+        self.stats = StateStats()
+
+    # -- feeding ---------------------------------------------------------
+
+    def feed(self, data: bytes | memoryview) -> None:
+        if self._stopped or not data:
+            self._fed += len(data)
+            return
+        try:
+            self._up.feed(data)
+        except msgpack.BufferFull:
+            self._fail(
+                "state.record-too-large",
+                f"record {self.stats.records} is larger than the record size "
+                f"limit ({self._max_record} bytes)",
+            )
+            return
+        if self._keep_raw:
+            self._raw += data
+        if len(self._head) < 64:
+            self._head += bytes(data[: 64 - len(self._head)])
+        self._fed += len(data)
+        if self.stats.header is None:
+            if not self._read_header():
+                return
+        self._walk()
+
+    def _read_header(self) -> bool:
+        up = self._up
+        try:
+            header = up.unpack()
+        except msgpack.OutOfData:
+            return False
+        except Exception as exc:  # noqa: BLE001 - msgpack raises several kinds
+            self._fail("state.bad-header", f"the header is not valid msgpack ({_why(exc)})", offset=0)
+            return False
+        size = up.tell()
+        self.stats.header_size = size
+        self.stats.header = bytes(self._head[:size])
+        if self._keep_raw:
+            del self._raw[:size]
+            self._raw_base = size
+        if not isinstance(header, dict) and header is not None:
+            self._fail(
+                "state.bad-header",
+                f"the header is a msgpack {type(header).__name__}, Nomad decodes it into "
+                "an empty struct and needs a map",
+                offset=0,
+            )
+            return False
+        if size != 1 or header != {}:
+            self._report(
+                Finding(
+                    "state.header-noncanonical",
+                    f"header is {size} bytes, Nomad writes 0x80 (an empty map)",
+                    member="state.bin",
+                    offset=0,
+                )
+            )
+        return True
+
+    def _walk(self) -> None:
+        up = self._up
+        stats = self.stats
+        types = stats.types
+        on_record = self._on_record
+        while True:
+            if self._in_value:
+                try:
+                    up.skip()
+                except msgpack.OutOfData:
+                    return
+                except Exception as exc:  # noqa: BLE001
+                    self._fail(
+                        "state.undecodable",
+                        f"record {stats.records} (type {self._type}) is not valid "
+                        f"msgpack ({_why(exc)})",
+                        offset=self._start,
+                        record=stats.records,
+                    )
+                    return
+                end = up.tell()
+                size = end - self._start
+                ts = types.get(self._type)
+                if ts is None:
+                    ts = types[self._type] = TypeStats(0, 0, stats.records, self._start)
+                ts.count += 1
+                ts.sum += size
+                if on_record is not None:
+                    raw = None
+                    if self._keep_raw:
+                        lo = self._start - self._raw_base
+                        raw = bytes(self._raw[lo : lo + size])
+                        del self._raw[: lo + size]
+                        self._raw_base = end
+                    on_record(RecordEvent(stats.records, self._type, self._start, size, raw))
+                stats.records += 1
+                self._in_value = False
+            if self._fed - up.tell() < 1:
+                return
+            self._start = up.tell()
+            self._type = up.read_bytes(1)[0]
+            self._in_value = True
+
+    # -- the end -----------------------------------------------------------
+
+    def abandon(self) -> StateStats:
+        """End the walk without judging it (the archive itself was cut off)."""
+        self.stats.length = self._fed
+        self._stopped = True
+        return self.stats
+
+    def close(self) -> StateStats:
+        """Call at the end of state.bin; reports a cut-off record or header."""
+        stats = self.stats
+        stats.length = self._fed
+        if self._stopped:
+            return stats
+        if stats.header is None:
+            if self._fed == 0:
+                self._fail("state.empty", "state.bin is empty: no snapshot header", offset=0)
+            else:
+                self._fail(
+                    "state.truncated",
+                    f"state.bin ends inside its header ({self._fed} bytes)",
+                    offset=0,
+                )
+            return stats
+        if self._in_value:
+            got = self._fed - self._start - 1
+            what = "no value after it" if got == 0 else f"only {got} bytes of its value"
+            self._fail(
+                "state.truncated",
+                f"record {stats.records} (type {self._type}) is cut short: "
+                f"its type byte has {what}",
+                offset=self._start,
+                record=stats.records,
+            )
+            return stats
+        if stats.records:
+            first = min(stats.types.values(), key=lambda t: t.first_index)
+            first.sum += stats.header_size
+        stats.complete = True
+        return stats
+
+    def _fail(self, code: str, message: str, *, offset: int | None = None, record: int | None = None) -> None:
+        self._stopped = True
+        self._report(Finding(code, message, member="state.bin", offset=offset, record=record))
+
+
+def _why(exc: Exception) -> str:
+    text = str(exc)
+    name = type(exc).__name__
+    if name == "FormatError" or not text:
+        return "reserved byte 0xc1 or invalid format" if name == "FormatError" else name
+    return f"{name}: {text}"
