@@ -65,6 +65,11 @@ type fsmResult struct {
 	// FSM run on whatever state.bin bytes the reader emitted anyway) or
 	// "none" (archive rejected before any state.bin byte; not run).
 	Input string `json:"input"`
+	// ConsumedBytes: how many bytes of state.bin the FSM restore read before
+	// it returned. Less than the state.bin length with ok=true means the
+	// restore stopped early without an error (e.g. type 20, EventSink, whose
+	// case is "return nil" in Nomad 1.0.0-1.9.3).
+	ConsumedBytes int `json:"consumed_bytes"`
 }
 
 type stateCommandResult struct {
@@ -239,10 +244,11 @@ func runFSM(state []byte, logger hclog.Logger) (res fsmResult) {
 	if err != nil {
 		return fsmResult{Error: strp("oracle: failed to create FSM: " + err.Error()), Class: strp("other")}
 	}
-	if err := fsm.Restore(io.NopCloser(bytes.NewReader(state))); err != nil {
-		return fsmResult{Error: errp(err), Class: strp(classify(err))}
+	cr := &countingReader{r: bytes.NewReader(state)}
+	if err := fsm.Restore(io.NopCloser(cr)); err != nil {
+		return fsmResult{Error: errp(err), Class: strp(classify(err)), ConsumedBytes: cr.read}
 	}
-	return fsmResult{OK: true}
+	return fsmResult{OK: true, ConsumedBytes: cr.read}
 }
 
 // runStateCommand calls helper/raftutil.RestoreFromArchive, the whole of what
