@@ -1,0 +1,182 @@
+"""The streaming reader: Go's acceptance rules on built variations, chunk
+independence, and no traceback on mutated input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from snaptool.commands import inspect, verify
+from snaptool.stream import inflate as inflate_mod
+from snaptool.stream.writer import archive_bytes, gzip_member, sums_text, tar_bytes
+
+from .conftest import FIXTURES
+
+INDEX_VALUE = b"\x82\xa3Key\xa4jobs\xa5Value\x05"
+CLUSTER_VALUE = b"\x82\xa9ClusterID\xa1x\xaaCreateTime\x01"
+STATE = b"\x80" + b"\x02" + INDEX_VALUE + b"\x0e" + CLUSTER_VALUE
+
+
+def _meta(state: bytes) -> bytes:
+    return (
+        json.dumps(
+            {
+                "Version": 1,
+                "ID": "2-9-1700000000000",
+                "Index": 9,
+                "Term": 2,
+                "Peers": "wA==",
+                "Configuration": {"Servers": [{"Suffrage": 0, "ID": "a", "Address": "127.0.0.1:4647"}]},
+                "ConfigurationIndex": 1,
+                "Size": len(state),
+            },
+            separators=(",", ":"),
+        ).encode()
+        + b"\n"
+    )
+
+
+META = _meta(STATE)
+SUMS = sums_text({"meta.json": META, "state.bin": STATE})
+GOOD = archive_bytes(META, STATE, mtime=1700000000)
+
+
+def _write(tmp_path: Path, data: bytes, name: str = "a.snap") -> Path:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+def codes(tmp_path: Path, data: bytes, **kw) -> set[str]:
+    return {f.code for f in verify(_write(tmp_path, data), **kw).findings}
+
+
+def test_built_archive_is_clean(tmp_path: Path) -> None:
+    report = verify(_write(tmp_path, GOOD))
+    assert report.ok and report.findings == []
+    rows = {r.name: (r.count, r.sum) for r in inspect(_write(tmp_path, GOOD, "b.snap")).rows}
+    # sizes include the type byte; the first record also counts the header
+    assert rows == {
+        "Index": (1, 1 + 1 + len(INDEX_VALUE)),
+        "ClusterMetadata": (1, 1 + len(CLUSTER_VALUE)),
+    }
+
+
+def test_tar_split_over_gzip_members_is_accepted(tmp_path: Path) -> None:
+    tar = tar_bytes([("meta.json", META), ("state.bin", STATE), ("SHA256SUMS", SUMS)], 0)
+    data = gzip_member(tar[:700]) + gzip_member(tar[700:])
+    found = codes(tmp_path, data)
+    assert found == {"gzip.multi-member"}
+
+
+def test_empty_second_member_is_accepted(tmp_path: Path) -> None:
+    assert codes(tmp_path, GOOD + gzip_member(b"")) == {"gzip.multi-member"}
+
+
+def test_second_member_with_data_is_unread_bytes(tmp_path: Path) -> None:
+    assert "tar.unread-bytes" in codes(tmp_path, GOOD + gzip_member(b"x"))
+
+
+@pytest.mark.parametrize("extra, nomad", [(b"\x00" * 5, "unexpected EOF"), (b"\x00" * 10, "gzip: invalid header")])
+def test_bytes_after_gzip(tmp_path: Path, extra: bytes, nomad: str) -> None:
+    findings = verify(_write(tmp_path, GOOD + extra)).findings
+    assert [f.nomad for f in findings if f.code == "gzip.trailing-bytes"] == [nomad]
+
+
+@pytest.mark.parametrize("end_blocks", [0, 1])
+def test_missing_end_blocks_are_accepted_with_a_warning(tmp_path: Path, end_blocks: int) -> None:
+    tar = tar_bytes([("meta.json", META), ("state.bin", STATE), ("SHA256SUMS", SUMS)], 0, end_blocks=end_blocks)
+    report = verify(_write(tmp_path, gzip_member(tar)))
+    assert report.ok
+    assert {f.code for f in report.findings} == {"tar.missing-end-blocks"}
+
+
+def test_zero_block_then_data_is_invalid_header(tmp_path: Path) -> None:
+    tar = tar_bytes([("meta.json", META), ("state.bin", STATE), ("SHA256SUMS", SUMS)], 0, end_blocks=1)
+    tar += b"\x01" * 512
+    assert "tar.bad-header" in codes(tmp_path, gzip_member(tar))
+
+
+def test_duplicate_state_entries_hash_the_concatenation(tmp_path: Path) -> None:
+    half = len(STATE) // 2
+    # split inside a record: Nomad appends both parts to one state.bin
+    files = {"meta.json": META, "state.bin": STATE}
+    tar = tar_bytes(
+        [("meta.json", META), ("state.bin", STATE[:half]), ("state.bin", STATE[half:]), ("SHA256SUMS", sums_text(files))],
+        0,
+    )
+    report = verify(_write(tmp_path, gzip_member(tar)))
+    assert report.ok, [f.to_dict() for f in report.findings]
+    assert "tar.duplicate-entry" in {f.code for f in report.findings}
+
+
+def test_missing_meta_passes_only_with_empty_sum(tmp_path: Path) -> None:
+    files = {"meta.json": b"", "state.bin": STATE}
+    tar = tar_bytes([("state.bin", STATE), ("SHA256SUMS", sums_text(files))], 0)
+    report = verify(_write(tmp_path, gzip_member(tar)))
+    found = {f.code for f in report.findings}
+    # the reader accepts it; restore then fails on Version 0 and Size 0
+    assert "sums.hash-mismatch" not in found and {"meta.version", "meta.size-mismatch"} <= found
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 512, 4096])
+def test_result_does_not_depend_on_chunk_size(tmp_path: Path, monkeypatch, chunk: int) -> None:
+    path = _write(tmp_path, GOOD + gzip_member(b""))
+    whole = verify(path)
+    monkeypatch.setattr(inflate_mod, "CHUNK", chunk)
+    small = verify(path)
+    assert [f.to_dict() for f in small.findings] == [f.to_dict() for f in whole.findings]
+    assert small.scan.hashes == whole.scan.hashes
+    assert small.scan.state.types == whole.scan.state.types
+
+
+def test_python_gzip_is_read_too(tmp_path: Path) -> None:
+    """Python's gzip writes FNAME-less headers with another OS byte: accepted."""
+    tar = tar_bytes([("meta.json", META), ("state.bin", STATE), ("SHA256SUMS", SUMS)], 0)
+    report = verify(_write(tmp_path, gzip.compress(tar, mtime=0)))
+    assert report.ok
+    assert {f.code for f in report.findings} == {"gzip.header-fields"}
+
+
+def _seeds() -> list[bytes]:
+    seeds = [GOOD]
+    seeds += [p.read_bytes() for p in sorted((FIXTURES / "synthetic").glob("*.snap"))]
+    seeds += [p.read_bytes() for p in sorted((FIXTURES / "genuine").glob("*.snap"))][:2]
+    return seeds
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutations_never_raise(tmp_path: Path, data: st.DataObject) -> None:
+    seeds = _seeds()
+    raw = bytearray(data.draw(st.sampled_from(seeds)))
+    kind = data.draw(st.sampled_from(["flip", "cut", "append", "inner"]))
+    if kind == "flip":
+        i = data.draw(st.integers(0, len(raw) - 1))
+        raw[i] ^= 1 << data.draw(st.integers(0, 7))
+    elif kind == "cut":
+        del raw[data.draw(st.integers(0, len(raw) - 1)) :]
+    elif kind == "append":
+        raw += data.draw(st.binary(min_size=1, max_size=64))
+    else:  # mutate the decompressed tar and re-gzip, to reach the inner layers
+        tar = bytearray(gzip.decompress(bytes(raw)))
+        for _ in range(data.draw(st.integers(1, 4))):
+            i = data.draw(st.integers(0, len(tar) - 1))
+            tar[i] = data.draw(st.integers(0, 255))
+        raw = bytearray(gzip_member(bytes(tar)))
+    report = verify(_write(tmp_path, bytes(raw), "m.snap"))
+    for f in report.findings:
+        assert f.message and f.severity
+    inspect(_write(tmp_path, bytes(raw), "m2.snap"))
+
+
+def test_plain_tar_stream_read(tmp_path: Path) -> None:
+    tar = tar_bytes([("meta.json", META), ("state.bin", STATE), ("SHA256SUMS", SUMS)], 0)
+    assert verify(_write(tmp_path, tar, "a.tar"), plain_tar=True).ok
+    assert not verify(_write(tmp_path, tar, "b.tar")).ok
+
