@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the Nomad-verdict oracle (see README.md) outside the repository:
 #   ${SNAPTOOL_CACHE:-$HOME/.cache/snaptool}/oracle/<nomad-version>/oracle
-# Idempotent: when a binary built from the same main.go, go.mod, go.sum and
-# Go toolchain exists, it exits at once. The binary's path is printed last.
+# Idempotent: when a binary built from the same main.go, go.mod, go.sum,
+# build.sh and Go toolchain exists, it exits at once. The binary's path is printed last.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,7 +19,7 @@ out_dir="${SNAPTOOL_CACHE:-$HOME/.cache/snaptool}/oracle/$NOMAD_VERSION"
 bin="$out_dir/oracle"
 stamp="$out_dir/oracle.key"
 
-key=$( { cat main.go go.mod go.sum; go version; } | sha256sum | cut -d' ' -f1)
+key=$( { cat main.go go.mod go.sum build.sh; go version; } | sha256sum | cut -d' ' -f1)
 if [ -x "$bin" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
 	echo "$bin"
 	exit 0
@@ -39,9 +39,10 @@ fi
 mkdir -p "$out_dir"
 start=$(date +%s)
 echo "build.sh: building oracle against $NOMAD_MODULE@$NOMAD_VERSION (first build takes several minutes)" >&2
-# -checklinkname=0: some of Nomad v1.6.1's older dependencies use
-# go:linkname into the standard library, which newer Go linkers refuse.
-go build -trimpath -ldflags=-checklinkname=0 -o "$bin.tmp" .
+# No -ldflags=-checklinkname=0 is needed: the packages linked in here build
+# with Go 1.26 as they are (checked). Add it if a Go upgrade starts refusing
+# a go:linkname in one of the old dependencies.
+go build -trimpath -o "$bin.tmp" .
 mv -f "$bin.tmp" "$bin"
 echo "$key" > "$stamp"
 echo "build.sh: built in $(( $(date +%s) - start ))s" >&2
