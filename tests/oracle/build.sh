@@ -25,7 +25,8 @@ if [ -x "$bin" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
 	exit 0
 fi
 
-export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly"
+gf=$(go env GOFLAGS)
+export GOFLAGS="${gf:+$gf }-mod=readonly"
 
 # Licence guard: Nomad from v1.7.0 on is BUSL-1.1. Refuse anything that is
 # not MPL-2.0.
@@ -42,7 +43,7 @@ echo "build.sh: building oracle against $NOMAD_MODULE@$NOMAD_VERSION (first buil
 # No -ldflags=-checklinkname=0 is needed: the packages linked in here build
 # with Go 1.26 as they are (checked). Add it if a Go upgrade starts refusing
 # a go:linkname in one of the old dependencies.
-go build -trimpath -o "$bin.tmp" .
+go build -trimpath -buildvcs=false -o "$bin.tmp" .
 mv -f "$bin.tmp" "$bin"
 echo "$key" > "$stamp"
 echo "build.sh: built in $(( $(date +%s) - start ))s" >&2

@@ -72,6 +72,11 @@ type fsmResult struct {
 	ConsumedBytes int `json:"consumed_bytes"`
 }
 
+type fsmDroppedResult struct {
+	fsmResult
+	Dropped map[string]int `json:"dropped"`
+}
+
 type stateCommandResult struct {
 	OK    bool    `json:"ok"`
 	Error *string `json:"error"`
@@ -87,10 +92,12 @@ type output struct {
 	RestoreMeta  checkResult         `json:"restore_meta"`
 	FSM          fsmResult           `json:"fsm"`
 	StateCommand *stateCommandResult `json:"state_command"`
-	Inspect      json.RawMessage     `json:"inspect"`
-	InspectError *string             `json:"inspect_error"`
-	InspectText  *string             `json:"inspect_text"`
-	OKAll        bool                `json:"ok"`
+	// FSMDroppingNewer is NOT Nomad's verdict on the file: see dropNewer.
+	FSMDroppingNewer *fsmDroppedResult `json:"fsm_dropping_newer_types"`
+	Inspect          json.RawMessage   `json:"inspect"`
+	InspectError     *string           `json:"inspect_error"`
+	InspectText      *string           `json:"inspect_text"`
+	OKAll            bool              `json:"ok"`
 }
 
 func strp(s string) *string { return &s }
@@ -344,22 +351,42 @@ type inspectFormat struct {
 	Stats []typeStats
 }
 
-func walkState(state []byte) ([]typeStats, error) {
+// record is one [type byte][msgpack value] frame of state.bin.
+type record struct {
+	typ        byte
+	start, end int
+}
+
+// walkLayout describes state.bin as the generic walk saw it: the header's
+// length, the records that decoded, and (failAt >= 0) the offset of the
+// record at which the walk failed.
+type walkLayout struct {
+	headerEnd int
+	records   []record
+	failAt    int
+}
+
+func walkState(state []byte) ([]typeStats, walkLayout, error) {
+	lay := walkLayout{failAt: -1}
 	stats := map[snapType]typeStats{}
 	total := 0
 	cr := &countingReader{r: bytes.NewReader(state)}
 	dec := codec.NewDecoder(cr, structs.MsgpackHandle)
 	var header struct{} // nomad.SnapshotHeader is an empty struct
 	if err := dec.Decode(&header); err != nil {
-		return nil, err
+		lay.failAt = 0
+		return nil, lay, err
 	}
+	lay.headerEnd = cr.read
 	msgType := make([]byte, 1)
 	for {
+		start := cr.read
 		_, err := cr.Read(msgType)
 		if err == io.EOF {
 			break
 		} else if err != nil {
-			return nil, err
+			lay.failAt = start
+			return nil, lay, err
 		}
 		st := snapType(msgType[0])
 		stat := stats[st]
@@ -368,8 +395,10 @@ func walkState(state []byte) ([]typeStats, error) {
 		}
 		var val interface{}
 		if err := dec.Decode(&val); err != nil {
-			return nil, fmt.Errorf("failed to decode snapshot %q: %v", st, err)
+			lay.failAt = start
+			return nil, lay, fmt.Errorf("failed to decode snapshot %q: %v", st, err)
 		}
+		lay.records = append(lay.records, record{typ: msgType[0], start: start, end: cr.read})
 		stat.Sum += cr.read - total
 		stat.Count++
 		total = cr.read
@@ -385,7 +414,35 @@ func walkState(state []byte) ([]typeStats, error) {
 		}
 		return ss[i].Sum > ss[j].Sum
 	})
-	return ss, nil
+	return ss, lay, nil
+}
+
+// newerTypes are CE snapshot types that Nomad v1.6.1 does not know but later
+// CE releases write: 29 JobSubmission (1.6.6/1.7.3/1.8.0), 30 WrappedRootKeys
+// (1.9.0), 31 HostVolume (1.10.0).
+var newerTypes = map[byte]bool{29: true, 30: true, 31: true}
+
+// dropNewer returns state.bin without the records of newerTypes (bytes from
+// a record the walk could not decode onwards are kept as they are), and how
+// many records of each dropped type were removed. ok is false when there was
+// nothing to drop.
+func dropNewer(state []byte, lay walkLayout) ([]byte, map[string]int, bool) {
+	dropped := map[string]int{}
+	if lay.failAt == 0 {
+		return nil, nil, false
+	}
+	out := append([]byte(nil), state[:lay.headerEnd]...)
+	for _, r := range lay.records {
+		if newerTypes[r.typ] {
+			dropped[snapType(r.typ).String()]++
+			continue
+		}
+		out = append(out, state[r.start:r.end]...)
+	}
+	if lay.failAt > 0 {
+		out = append(out, state[lay.failAt:]...)
+	}
+	return out, dropped, len(dropped) > 0
 }
 
 // formatJSON is command/data_format.go's JSONFormat (go-msgpack JsonHandle,
@@ -478,7 +535,18 @@ func main() {
 	out.StateCommand = &sc
 
 	// inspect -json (>= 1.8.1 semantics).
-	stats, werr := walkState(state)
+	stats, lay, werr := walkState(state)
+
+	// Not a Nomad verdict: the v1.6.1 FSM again, on state.bin minus the
+	// record types only newer Nomad versions know, so that defects further
+	// into a 1.9+-shaped state.bin are still seen.
+	if len(state) > 0 {
+		if stripped, dropped, ok := dropNewer(state, lay); ok {
+			r := runFSM(stripped, logger)
+			r.Input = out.FSM.Input
+			out.FSMDroppingNewer = &fsmDroppedResult{fsmResult: r, Dropped: dropped}
+		}
+	}
 	switch {
 	case werr != nil:
 		out.InspectError = errp(werr)
