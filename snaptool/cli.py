@@ -220,6 +220,28 @@ def _render_inspect(report: Any) -> None:
             typer.echo(line)
 
 
+# Further commands live in modules of their own (snaptool/cli_<name>.py), each
+# with ``register(app)``; importing them costs nothing until they run.
+_EXTENSIONS = ("build", "diff", "state", "http")
+
+
+def _register_extensions() -> None:
+    import importlib
+
+    for name in _EXTENSIONS:
+        module_name = f"{__package__}.cli_{name}"
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.register(app)
+
+
+_register_extensions()
+
+
 def run() -> None:
     """Console-script entry point."""
     try:

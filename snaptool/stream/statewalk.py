@@ -57,6 +57,10 @@ class StateStats:
 
 @dataclass(frozen=True)
 class RecordEvent:
+    """One record: ``offset`` is its type byte's offset in state.bin, ``size``
+    counts the type byte, ``raw`` is the msgpack value's bytes (with
+    ``keep_raw``)."""
+
     index: int
     type: int
     offset: int
@@ -183,7 +187,7 @@ class StateWalker:
                     raw = None
                     if self._keep_raw:
                         lo = self._start - self._raw_base
-                        raw = bytes(self._raw[lo : lo + size])
+                        raw = bytes(self._raw[lo + 1 : lo + size])
                         del self._raw[: lo + size]
                         self._raw_base = end
                     on_record(RecordEvent(stats.records, self._type, self._start, size, raw))
