@@ -27,10 +27,14 @@ fi
 # Release builds use "ui codegen_generated release"; we drop "ui" (no web UI
 # assets) and keep codegen_generated so struct encoding order matches releases.
 TAGS="${NOMAD_BUILD_TAGS:-codegen_generated release}"
-LDFLAGS="-checklinkname=0 -X github.com/hashicorp/nomad/version.GitCommit=snaptool-modproxy"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 API_VERSION="${2:-$(awk -v v="$VERSION" '$1==v {print $3}' "$HERE/versions.txt")}"
+COMMIT="$(awk -v v="$VERSION" '$1==v {print $2}' "$HERE/versions.txt")"
+BUILD_DATE="$(awk -v v="$VERSION" '$1==v {print $4}' "$HERE/versions.txt")"
+# Same stamping as Nomad's GNUmakefile (GitCommit; BuildDate exists from 1.5 on, -X is a no-op before).
+LDFLAGS="-X github.com/hashicorp/nomad/version.GitCommit=${COMMIT:-unknown}"
+[[ -n "$BUILD_DATE" ]] && LDFLAGS="$LDFLAGS -X github.com/hashicorp/nomad/version.BuildDate=$BUILD_DATE"
 if [[ -z "$API_VERSION" ]]; then
     echo "no api pseudo-version for $VERSION: add it to versions.txt or pass it as 2nd argument" >&2
     exit 2
@@ -83,7 +87,12 @@ chmod u+w go.mod go.sum
 
 START=$(date +%s)
 echo "building (tags: $TAGS) ... this takes a while on 2 cores" >&2
-go build -trimpath -tags "$TAGS" -ldflags "$LDFLAGS" -o "$BIN.tmp" github.com/hashicorp/nomad
+if ! go build -trimpath -tags "$TAGS" -ldflags "$LDFLAGS" -o "$BIN.tmp" github.com/hashicorp/nomad; then
+    # Go >= 1.23 refuses some old dependencies' //go:linkname uses at link time.
+    echo "build failed; retrying with -ldflags=-checklinkname=0" >&2
+    LDFLAGS="-checklinkname=0 $LDFLAGS"
+    go build -trimpath -tags "$TAGS" -ldflags "$LDFLAGS" -o "$BIN.tmp" github.com/hashicorp/nomad
+fi
 mv "$BIN.tmp" "$BIN"
 END=$(date +%s)
 

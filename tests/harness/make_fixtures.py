@@ -436,6 +436,7 @@ class Scenario:
                       "job web (service, count 2, scaling block) v0")
         self.register(job_hcl("web", "service", 2, group_extra=scaling, meta={"rev": "2"}),
                       "job web modified (meta rev=2) -> v1")
+        self.wait_deployment("web")
         self.try_("job web scaled to 3 via /v1/job/web/scale -> v2 + scaling event", lambda: a.post(
             "/v1/job/web/scale", {"Count": 3, "Target": {"Group": "web"},
                                   "Message": "snaptool fixture scale", "Meta": {"by": "make_fixtures"}}))
@@ -484,8 +485,7 @@ class Scenario:
 
     def acl_state(self):
         a, v = self.a, vtuple(self.version)
-        boot = a.post("/v1/acl/bootstrap")
-        a.token = boot["SecretID"]
+        boot = a.bootstrap_result
         self.mgmt = boot
         self.note(f"ACL bootstrap: management token {boot['AccessorID']}")
         rules = 'namespace "default" {\n  policy = "read"\n}\n\nnode {\n  policy = "read"\n}\n'
@@ -522,6 +522,20 @@ class Scenario:
                 "/v1/var/nomad/jobs/acl-web", {"Namespace": "default", "Path": "nomad/jobs/acl-web",
                                                "Items": {"token": "s3cr3t"}}))
 
+    def wait_deployment(self, job, timeout=60.0):
+        """Scaling is refused while a deployment is active: wait (bounded) for it to end."""
+        if not self.a.client:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                d = self.a.get(f"/v1/job/{job}/deployment")
+                if not d or d.get("Status") != "running":
+                    return
+            except (ApiError, OSError, ValueError):
+                pass
+            time.sleep(1)
+
     # -- settle -------------------------------------------------------------------------------
     def settle(self, timeout=90.0):
         """Wait (bounded) until no eval is pending and no alloc is pending; with a client,
@@ -540,7 +554,10 @@ class Scenario:
             busy = [e["ID"] for e in evals if e.get("Status") == "pending"]
             busy += [x["ID"] for x in allocs if x.get("ClientStatus") == "pending"]
             if a.client:
-                busy += [d["ID"] for d in deps if d.get("Status") == "running"]
+                # a job with a blocked eval (no node in its pool) keeps its deployment running
+                blocked = {(e.get("Namespace"), e["JobID"]) for e in evals if e.get("Status") == "blocked"}
+                busy += [d["ID"] for d in deps if d.get("Status") == "running"
+                         and (d.get("Namespace"), d["JobID"]) not in blocked]
             if not busy:
                 state = "settled"
                 break
@@ -555,6 +572,11 @@ class Scenario:
         out = []
         for j in sorted(jobs, key=lambda j: (j.get("Namespace", ""), j["ID"])):
             ns = j.get("Namespace", "default")
+            try:
+                full = a.get(f"/v1/job/{urllib.request.quote(j['ID'], safe='')}?namespace={ns}")
+                j["Version"] = full.get("Version")
+            except (ApiError, ValueError):
+                pass
             try:
                 vers = a.get(f"/v1/job/{urllib.request.quote(j['ID'], safe='')}/versions?namespace={ns}")
                 versions = sorted(x["Version"] for x in vers.get("Versions", []))
@@ -804,6 +826,10 @@ def run_scenario(nomad, version, scen, root, out_dir, allow_client=True):
             agent.stop()
             agent = None
             continue
+        if acl:
+            # bootstrap right away: listing nodes needs a token once ACLs are on
+            agent.bootstrap_result = agent.post("/v1/acl/bootstrap")
+            agent.token = agent.bootstrap_result["SecretID"]
         if client and not agent.wait_node_ready(60):
             client_notes.append("client did not become ready within 60s:\n" + agent.log_tail(25))
             agent.stop()
