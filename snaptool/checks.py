@@ -48,6 +48,11 @@ def check(scan: ArchiveScan, target: Target = Target()) -> SnapshotMeta | None:
         not scan.entries and not scan.tar_complete
     ):
         return None
+    if scan.form in ("dir", "state"):
+        meta = _check_meta(scan) if scan.form == "dir" else None
+        _check_restore(scan, meta)
+        _check_types(scan, target)
+        return meta
     _check_entries(scan)
     if not scan.tar_complete:
         # Nomad's reader stopped at the damage: nothing after it is judged.
@@ -255,12 +260,16 @@ def _check_meta(scan: ArchiveScan) -> SnapshotMeta | None:
                 )
             )
             return None
+    if scan.form == "dir":
+        # raft's own meta.json: the same fields plus CRC, checked by the reader
+        meta.unknown_keys = [k for k in meta.unknown_keys if k.lower() != "crc"]
     notes = []
     if meta.folded_keys:
         notes.append("keys matched only case-insensitively: " + ", ".join(meta.folded_keys))
     if meta.unknown_keys:
         notes.append("unknown keys ignored: " + ", ".join(meta.unknown_keys))
-    if len(scan.meta_parts) == 1 and not notes and scan.meta_parts[0] != go_json(meta):
+    canonical_form = scan.form != "dir" and len(scan.meta_parts) == 1
+    if canonical_form and not notes and scan.meta_parts[0] != go_json(meta):
         notes.append("not the compact JSON plus newline that Go's encoder writes")
     if notes:
         scan.report(

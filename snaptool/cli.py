@@ -81,46 +81,113 @@ def _print_json(obj: Any) -> None:
 TARGET_HELP = "Nomad version that would restore the archive (e.g. 1.9.2; default: newest known)."
 EDITION_HELP = "Edition of that Nomad: ce (community) or ent (Enterprise)."
 TAR_HELP = "The input is an uncompressed tar (the archive without its gzip layer)."
+STATE_HELP = "The input is a bare state.bin (records only: no archive around it)."
 
 
 @app.command()
 def verify(
-    files: list[str] = typer.Argument(..., help="Snapshot archives to check."),
+    files: list[str] = typer.Argument(
+        ...,
+        help="Snapshot archives, raft snapshot directories, or directories of archives.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON report."),
     strict: bool = typer.Option(False, "--strict", help="Fail on warnings too."),
     plain_tar: bool = typer.Option(False, "--tar", help=TAR_HELP),
+    bare_state: bool = typer.Option(False, "--state", help=STATE_HELP),
     target: str = typer.Option("latest", "--target", help=TARGET_HELP),
     edition: str = typer.Option("ce", "--edition", help=EDITION_HELP),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Check this many files at once."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only failing files."),
 ) -> None:
-    """Check archives: would Nomad accept and restore them? Exit 0 yes, 1 no, 2 trouble."""
+    """Check archives: would Nomad accept and restore them? Exit 0 yes, 1 no, 2 trouble.
+
+    A directory holding meta.json and state.bin is read as a raft snapshot
+    directory; any other directory stands for the files directly in it
+    (symbolic links and dot files are skipped)."""
+    try:
+        goal = _target(target, edition)
+        if plain_tar and bare_state:
+            raise UsageError("--tar and --state exclude each other")
+        form = "tar" if plain_tar else "state" if bare_state else "auto"
+        paths = _expand(files)
+        results = _run_batch(paths, form, goal, jobs)
+    except Exception as exc:  # noqa: BLE001 - the CLI turns every error into a line
+        _fail(exc)
+    good = [r for r in results if not isinstance(r, str)]
+    trouble = [r for r in results if isinstance(r, str)]
+    for message in trouble:
+        typer.echo(f"snaptool: {message}", err=True)
+    failed = [r for r in good if not (r.strict_ok if strict else r.ok)]
+    if json_out:
+        if len(files) == 1 and len(paths) == 1 and good:
+            _print_json(good[0].to_dict())
+        else:
+            _print_json(
+                {
+                    "reports": [r.to_dict() for r in good],
+                    "errors": trouble,
+                    "summary": {
+                        "files": len(paths),
+                        "ok": len(good) - len(failed),
+                        "failed": len(failed),
+                        "trouble": len(trouble),
+                    },
+                }
+            )
+    else:
+        for r in good:
+            if quiet and r not in failed:
+                continue
+            _render_verify(r, strict)
+        if len(paths) > 1 and not quiet:
+            typer.echo(
+                f"{len(paths)} files: {len(good) - len(failed)} ok, {len(failed)} failed, "
+                f"{len(trouble)} unreadable"
+            )
+    raise typer.Exit(2 if trouble else 1 if failed else 0)
+
+
+def _expand(paths: list[str]) -> list[str]:
+    import os
+
+    out: list[str] = []
+    for path in paths:
+        raft_dir = os.path.isfile(os.path.join(path, "meta.json")) or os.path.isfile(
+            os.path.join(path, "state.bin")
+        )
+        if os.path.isdir(path) and not raft_dir:
+            with os.scandir(path) as entries:
+                found = sorted(
+                    e.path
+                    for e in entries
+                    if not e.name.startswith(".") and e.is_file(follow_symlinks=False)
+                )
+            if not found:
+                raise UsageError(f"{path}: no files to check in this directory")
+            out.extend(found)
+        else:
+            out.append(path)
+    return out
+
+
+def _verify_one(path: str, form: str, goal: Target) -> Any:
     from .commands import verify as run_verify
 
     try:
-        goal = _target(target, edition)
-        reports = []
-        trouble = False
-        for path in files:
-            try:
-                reports.append(run_verify(path, plain_tar=plain_tar, target=goal))
-            except SnaptoolError as exc:
-                trouble = True
-                typer.echo(f"snaptool: {exc}", err=True)
-                reports.append(None)
-    except Exception as exc:  # noqa: BLE001 - the CLI turns every error into a line
-        _fail(exc)
-    good = [r for r in reports if r is not None]
-    failed = any(not (r.strict_ok if strict else r.ok) for r in good)
-    if json_out:
-        obj = [r.to_dict() for r in good]
-        _print_json(obj[0] if len(files) == 1 and obj else obj)
-    else:
-        for r in good:
-            passed = r.strict_ok if strict else r.ok
-            if quiet and passed:
-                continue
-            _render_verify(r, strict)
-    raise typer.Exit(2 if trouble else 1 if failed else 0)
+        report = run_verify(path, form=form, target=goal)
+    except SnaptoolError as exc:
+        return str(exc)
+    report.scan = None  # type: ignore[assignment]  # not needed past here
+    return report
+
+
+def _run_batch(paths: list[str], form: str, goal: Target, jobs: int) -> list[Any]:
+    if jobs == 1 or len(paths) == 1:
+        return [_verify_one(p, form, goal) for p in paths]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(_verify_one, paths, [form] * len(paths), [goal] * len(paths)))
 
 
 def _render_verify(report: Any, strict: bool) -> None:
@@ -129,7 +196,12 @@ def _render_verify(report: Any, strict: bool) -> None:
     who = report.target.describe()
     if report.ok and (report.strict_ok or not strict):
         extra = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
-        head = f"{report.path}: OK: {who} would restore it{extra}"
+        what = {
+            "state": f"{who} would restore its records (a bare state.bin: no archive to check)",
+            "dir": f"{who} would restore it (a raft snapshot directory)",
+            "tar": f"the tar-level reader accepts it and {who} would restore it",
+        }.get(report.form, f"{who} would restore it")
+        head = f"{report.path}: OK: {what}{extra}"
     elif report.ok:
         head = f"{report.path}: FAIL (strict): {warnings} warning{'s' if warnings != 1 else ''}"
     else:
@@ -153,14 +225,16 @@ def inspect(
     file: str = typer.Argument(..., help="Snapshot archive to inspect."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON (Nomad's -json shape plus more)."),
     plain_tar: bool = typer.Option(False, "--tar", help=TAR_HELP),
+    bare_state: bool = typer.Option(False, "--state", help=STATE_HELP),
     target: str = typer.Option("latest", "--target", help=TARGET_HELP),
     edition: str = typer.Option("ce", "--edition", help=EDITION_HELP),
 ) -> None:
-    """Metadata and per-type record counts and sizes."""
+    """Metadata and per-type record counts and sizes (a directory: a raft snapshot directory)."""
     from .commands import inspect as run_inspect
 
     try:
-        report = run_inspect(file, plain_tar=plain_tar, target=_target(target, edition))
+        form = "tar" if plain_tar else "state" if bare_state else "auto"
+        report = run_inspect(file, form=form, target=_target(target, edition))
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     readable = not any(f.severity == "reject" for f in report.verify.findings) and (

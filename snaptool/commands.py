@@ -13,7 +13,9 @@ from .checks import Target, check, verdict_ok
 from .findings import Finding
 from .format.records import by_number, record_name
 from .meta import SnapshotMeta
+from .errors import UsageError
 from .stream.reader import ArchiveScan, Limits, scan
+from .stream.statewalk import OnRecord
 
 __all__ = [
     "InspectReport",
@@ -22,6 +24,7 @@ __all__ = [
     "created_local",
     "iec_bytes",
     "inspect",
+    "read_input",
     "verify",
 ]
 
@@ -44,6 +47,8 @@ class VerifyReport:
     findings: list[Finding]
     meta: SnapshotMeta | None
     scan: ArchiveScan = field(repr=False)
+    #: the input form read: snap, tar, dir or state (see ``read_input``)
+    form: str = "snap"
 
     @property
     def ok(self) -> bool:
@@ -60,6 +65,7 @@ class VerifyReport:
             counts[f.severity] = counts.get(f.severity, 0) + 1
         return {
             "file": self.path,
+            "form": self.form,
             "ok": self.ok,
             "strict_ok": self.strict_ok,
             "target": {"version": ".".join(map(str, self.target.version)), "edition": self.target.edition},
@@ -121,28 +127,56 @@ class InspectReport:
         return out
 
 
+def read_input(
+    path: str | os.PathLike[str],
+    *,
+    form: str = "auto",
+    limits: Limits = Limits(),
+    on_record: OnRecord | None = None,
+    keep_raw: bool = False,
+) -> ArchiveScan:
+    """One pass over an input of any form: ``snap`` (the gzipped archive),
+    ``tar`` (the archive without gzip), ``dir`` (a raft snapshot directory),
+    ``state`` (a bare state.bin); ``auto`` reads a directory as ``dir`` and
+    anything else as ``snap``."""
+    from .stream.forms import scan_directory, scan_state_file
+
+    name = os.fspath(path)
+    if form == "auto":
+        form = "dir" if os.path.isdir(name) else "snap"
+    if form == "dir":
+        return scan_directory(name, limits=limits, on_record=on_record, keep_raw=keep_raw)
+    if form == "state":
+        return scan_state_file(name, limits=limits, on_record=on_record, keep_raw=keep_raw)
+    if form not in ("snap", "tar"):
+        raise UsageError(f"unknown input form {form!r}")
+    return scan(name, plain_tar=form == "tar", limits=limits, on_record=on_record, keep_raw=keep_raw)
+
+
 def verify(
     path: str | os.PathLike[str],
     *,
     plain_tar: bool = False,
+    form: str = "auto",
     target: Target = Target(),
     limits: Limits = Limits(),
 ) -> VerifyReport:
     """Check an archive against Nomad's reader, its restore, and strict lint."""
-    result = scan(path, plain_tar=plain_tar, limits=limits)
+    result = read_input(path, form="tar" if plain_tar else form, limits=limits)
     meta = check(result, target)
-    return VerifyReport(os.fspath(path), target, result.findings, meta, result)
+    return VerifyReport(os.fspath(path), target, result.findings, meta, result, result.form)
 
 
 def inspect(
     path: str | os.PathLike[str],
     *,
     plain_tar: bool = False,
+    form: str = "auto",
     target: Target = Target(),
     limits: Limits = Limits(),
 ) -> InspectReport:
     """Metadata and per-type counts and sizes, as Nomad's inspect reports them."""
-    report = verify(path, plain_tar=plain_tar, target=target, limits=limits)
+    report = verify(path, plain_tar=plain_tar, form=form, target=target, limits=limits)
     rows: list[TypeRow] = []
     state = report.scan.state
     if state is not None:

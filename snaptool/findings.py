@@ -83,6 +83,12 @@ CODES: dict[str, tuple[Severity, str]] = {
     "state.enterprise-type": ("restore", "an Enterprise-only record type on CE"),
     "state.aborting-type": ("restore", "a record type that silently ends restore"),
     "state.record-too-large": ("reject", "a record passes the record size limit"),
+    # raft snapshot directories
+    "dir.missing-file": ("reject", "the directory lacks meta.json or state.bin"),
+    "dir.crc-mismatch": ("reject", "state.bin's CRC-64 differs from meta.json's CRC"),
+    "dir.no-crc": ("warning", "meta.json has no CRC (raft always writes one)"),
+    # sensitive content
+    "content.key-material": ("info", "the archive holds cleartext key material"),
     # limits
     "limit.exceeded": ("reject", "a resource limit stopped the read"),
 }

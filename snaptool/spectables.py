@@ -40,3 +40,31 @@ def findings_table() -> str:
     for code, (severity, text) in CODES.items():
         lines.append(f"| `{code}` | {severity} | {text} |")
     return "\n".join(lines) + "\n"
+
+
+def rewrite(path: str) -> bool:
+    """Put the current tables between the spec's BEGIN/END markers; True if
+    the file changed. Run ``python -m snaptool.spectables spec/README.md``."""
+    import re
+
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    new = text
+    for name, table in (("records", records_table()), ("findings", findings_table())):
+        new = re.sub(
+            rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)",
+            lambda m, t=table: m.group(1) + t + m.group(2),
+            new,
+            flags=re.DOTALL,
+        )
+    if new != text:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(new)
+    return new != text
+
+
+if __name__ == "__main__":
+    import sys
+
+    for arg in sys.argv[1:]:
+        print(f"{arg}: {'rewritten' if rewrite(arg) else 'up to date'}")

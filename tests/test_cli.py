@@ -69,10 +69,12 @@ def test_bad_target_is_usage_error() -> None:
 def test_verify_json_lists_many_files() -> None:
     result = run("verify", "--json", str(OK), str(CASES / "bad-crc.snap"))
     assert result.exit_code == 1
-    reports = json.loads(result.stdout)
+    obj = json.loads(result.stdout)
+    reports = obj["reports"]
     assert [r["ok"] for r in reports] == [True, False]
     assert reports[1]["findings"][0]["code"] == "gzip.crc-mismatch"
     assert reports[1]["findings"][0]["member"] == "gzip"
+    assert obj["summary"] == {"files": 2, "ok": 1, "failed": 1, "trouble": 0}
 
 
 def test_inspect_json_has_nomads_shape() -> None:

@@ -68,6 +68,9 @@ class ArchiveScan:
     tar_complete: bool = False
     end_blocks: int = 0
     input_kind: str = ""
+    #: how the input was read: ``snap`` (gzipped archive), ``tar`` (plain
+    #: tar), ``dir`` (raft snapshot directory), ``state`` (bare state.bin)
+    form: str = "snap"
 
     def report(self, finding: Finding) -> None:
         self.findings.append(finding)
@@ -164,7 +167,7 @@ def _scan_open(
     on_record: OnRecord | None,
     keep_raw: bool,
 ) -> ArchiveScan:
-    result = ArchiveScan(path=name, plain_tar=plain_tar)
+    result = ArchiveScan(path=name, plain_tar=plain_tar, form="tar" if plain_tar else "snap")
     try:
         result.compressed_size = os.fstat(f.fileno()).st_size
     except OSError:

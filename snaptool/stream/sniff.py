@@ -27,7 +27,7 @@ def describe(head: bytes, size: int) -> str:
     if stripped[:1] in (b"{", b"["):
         return f"JSON or other text, {size} bytes: {_preview(stripped)}"
     if head[:1] == b"\x80":
-        return "a bare state.bin (starts with Nomad's 0x80 header), not an archive"
+        return "a bare state.bin (starts with Nomad's 0x80 header), not an archive (read it with --state)"
     if head[:4] == b"\x81\xa9La":
         return "a bare Consul state.bin, not an archive"
     if head[:3] == b"BZh":
