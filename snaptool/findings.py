@@ -37,6 +37,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     # input sniffing
     "input.empty": ("reject", "the file is empty"),
     "input.not-gzip": ("reject", "the file is not gzip data"),
+    "input.double-gzip": ("reject", "the archive is gzipped twice"),
     # gzip layer
     "gzip.bad-header": ("reject", "a gzip member header is invalid"),
     "gzip.bad-deflate": ("reject", "the deflate data is corrupt"),
@@ -76,6 +77,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "state.empty": ("restore", "state.bin holds no snapshot header"),
     "state.bad-header": ("restore", "state.bin does not start with a header map"),
     "state.header-noncanonical": ("warning", "state.bin header is not 0x80"),
+    "state.consul": ("restore", "state.bin holds Consul state, not Nomad's"),
     "state.truncated": ("restore", "state.bin ends inside a record"),
     "state.undecodable": ("restore", "a record's value is not valid msgpack"),
     "state.unknown-type": ("restore", "a record type the target Nomad does not know"),

@@ -190,11 +190,12 @@ def _scan_open(
             return _StateSink(walker, hashes["state.bin"])
         if entry.name == "SHA256SUMS":
             return _BufferSink(result, entry, hashlib.sha256(), limits.max_sums_size, "sums_raw")
+        hint = " (this looks like a Vault raft snapshot)" if entry.name == "SHA256SUMS.sealed" else ""
         result.report(
             Finding(
                 "tar.unexpected-entry",
                 f"unexpected tar entry {entry.name!r} (Nomad accepts only meta.json, "
-                "state.bin and SHA256SUMS)",
+                f"state.bin and SHA256SUMS){hint}",
                 member="tar",
                 offset=entry.offset,
                 nomad=f'unexpected file "{entry.name}" in snapshot',
@@ -206,6 +207,19 @@ def _scan_open(
     chunks = _plain_chunks(f) if plain_tar else inflate(f, _gzip_reporter(result))
     total = 0
     for chunk in chunks:
+        if total == 0 and chunk[:3] == b"\x1f\x8b\x08":
+            result.report(
+                Finding(
+                    "input.double-gzip",
+                    "the archive is gzipped twice (a proxy's Content-Encoding: gzip "
+                    "saved as is?); gunzip it once and check again",
+                    member="tar",
+                    offset=0,
+                    nomad="failed reading snapshot: archive/tar: invalid tar header",
+                )
+            )
+            tar.stopped = True
+            break
         total += len(chunk)
         tar.feed(chunk)
         if tar.stopped or tar.unread_capped:

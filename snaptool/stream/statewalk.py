@@ -145,6 +145,14 @@ class StateWalker:
                 offset=0,
             )
             return False
+        if isinstance(header, dict) and b"LastIndex" in header:
+            self._fail(
+                "state.consul",
+                "the header is Consul's ({LastIndex: ...}): this state.bin holds Consul "
+                "records, which Nomad's restore cannot use",
+                offset=0,
+            )
+            return False
         if size != 1 or header != {}:
             self._report(
                 Finding(
