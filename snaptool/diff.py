@@ -102,7 +102,7 @@ from .format.records import REGISTRY, by_number, record_name
 from .meta import MetaError, SnapshotMeta
 from .stream.reader import ArchiveScan, Limits, scan
 from .stream.statewalk import RecordEvent
-from .values import go_time, is_binary, raw_bytes
+from .values import is_binary, raw_bytes
 
 __all__ = [
     "EXTRA_SECRETS",
@@ -187,10 +187,29 @@ def _rfc3339(moment: datetime, nanos: int) -> str:
 
 
 def _time_text(value: str) -> str | None:
-    moment = go_time(value)
-    if moment is None:
+    """Go's ``time.Time.MarshalBinary`` form (FORMAT-NOTES 4) as RFC 3339.
+
+    Checked on the wire bytes: their characters may be fewer (some byte runs
+    are valid UTF-8), which :func:`snaptool.values.go_time` does not allow for.
+    """
+    if not 6 <= len(value) <= 16 or value[0] not in "\x01\x02":
         return None
-    nanos = struct.unpack(">i", raw_bytes(value)[9:13])[0]
+    try:
+        data = raw_bytes(value)
+    except UnicodeEncodeError:
+        return None
+    n = len(data)
+    if n not in (15, 16) or (n == 16) != (data[0] == 2):
+        return None
+    secs, nanos, offset = struct.unpack(">qih", data[1:15])
+    extra = data[15] if n == 16 else 0
+    if not 0 <= nanos < 1_000_000_000 or not (offset == -1 or -1440 <= offset <= 1440):
+        return None
+    if not 0 <= secs < 315537897600:  # year 1 to year 9999
+        return None
+    moment = datetime(1, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=secs)
+    if offset != -1:
+        moment = moment.astimezone(timezone(timedelta(minutes=offset, seconds=extra)))
     return _rfc3339(moment, nanos)
 
 
