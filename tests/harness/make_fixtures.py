@@ -483,6 +483,18 @@ class Scenario:
                 "/v1/var/app/config?namespace=team-a", {"Namespace": "team-a", "Path": "app/config",
                                                         "Items": {"feature": "on", "level": "3"}}))
 
+    def push_index(self, n=110):
+        """Rewrite one variable n times so the raft index passes 127/255: then uint64 index
+        fields need msgpack cc/cd instead of a positive fixint."""
+        a, v = self.a, vtuple(self.version)
+        if v < (1, 4, 0):
+            return
+        def go():
+            for i in range(n):
+                a.put("/v1/var/app/counter?namespace=team-a", {"Namespace": "team-a", "Path": "app/counter",
+                                                                "Items": {"n": str(i)}})
+        self.try_(f"variable app/counter (team-a ns) written {n} times (pushes raft index past 127)", go)
+
     def acl_state(self):
         a, v = self.a, vtuple(self.version)
         boot = a.bootstrap_result
@@ -847,6 +859,7 @@ def run_scenario(nomad, version, scen, root, out_dir, allow_client=True):
             sc.acl_state()
         if scen == "basic":
             sc.basic_state()
+            sc.push_index()
         entry["settle"] = sc.settle()
         entry["created"] = sc.created
         entry["refused_steps"] = sc.failures
