@@ -31,15 +31,53 @@ from ..format.gzip import GO_HEADER, MAX_HEADER_STRING, GzipHeader, GzipTrailer
 
 __all__ = ["CHUNK", "inflate", "zlib_impl"]
 
-try:  # the fastest well-kept inflate available
+import zlib as _std_zlib
+
+try:  # the fastest well-kept inflate available: ISA-L, then zlib-ng, then zlib
+    from isal import igzip_lib as _igzip_lib
     from isal import isal_zlib as zlib_impl
 except ImportError:  # pragma: no cover - depends on the environment
+    _igzip_lib = None
     try:
         from zlib_ng import zlib_ng as zlib_impl
     except ImportError:
-        import zlib as zlib_impl
+        zlib_impl = _std_zlib
 
-import zlib as _std_zlib
+
+class _RawInflate:
+    """Raw deflate with capped output, over ISA-L's decompressor when
+    installed (about a third faster than its zlib-compatible object), else a
+    zlib-style ``decompressobj``."""
+
+    def __init__(self) -> None:
+        self.tail = b""
+        self.full = False
+        if _igzip_lib is not None:
+            self.d = _igzip_lib.IgzipDecompressor(flag=_igzip_lib.DECOMP_DEFLATE)
+            self.errors: tuple[type[BaseException], ...] = (_igzip_lib.error, ValueError)
+        else:
+            self.d = zlib_impl.decompressobj(-15)
+            self.errors = (zlib_impl.error, _std_zlib.error)
+
+    def wants_input(self) -> bool:
+        if _igzip_lib is not None:
+            return bool(self.d.needs_input)
+        return not self.tail and not self.full
+
+    def decompress(self, data: bytes) -> bytes:
+        if _igzip_lib is not None:
+            return self.d.decompress(data, CHUNK)
+        out = self.d.decompress(self.tail + data if self.tail else data, CHUNK)
+        self.tail = self.d.unconsumed_tail
+        self.full = len(out) == CHUNK
+        return out
+
+    @property
+    def eof(self) -> bool:
+        return bool(self.d.eof)
+
+    def leftover(self) -> bytes:
+        return self.d.unused_data + self.tail
 
 #: Compressed bytes read per call, and the cap on output per inflate call.
 CHUNK = 1 << 20
@@ -203,14 +241,13 @@ def _header_problem(kind: str, members: int, at: int, src: _Source, report: Repo
 
 def _inflate_member(src: _Source, report: Report) -> Iterator[bytes]:
     """Inflate one member's deflate data and check its trailer."""
-    d = zlib_impl.decompressobj(-15)
+    d = _RawInflate()
     crc = 0
     size = 0
-    data = b""
-    full = False
     at = src.offset
     while True:
-        if not data and not full:
+        data = b""
+        if d.wants_input():
             at = src.offset
             data = src.read_chunk()
             if not data:
@@ -226,8 +263,8 @@ def _inflate_member(src: _Source, report: Report) -> Iterator[bytes]:
                 )
                 return False
         try:
-            out = d.decompress(data, CHUNK)
-        except (zlib_impl.error, _std_zlib.error) as exc:
+            out = d.decompress(data)
+        except d.errors as exc:
             report(
                 Finding(
                     "gzip.bad-deflate",
@@ -238,14 +275,12 @@ def _inflate_member(src: _Source, report: Report) -> Iterator[bytes]:
                 )
             )
             return False
-        data = d.unconsumed_tail
-        full = len(out) == CHUNK
         if out:
             crc = zlib_impl.crc32(out, crc)
             size += len(out)
             yield out
         if d.eof:
-            src.push_back(d.unused_data + data)
+            src.push_back(d.leftover())
             break
     trailer_at = src.offset
     if not src.fill(8):

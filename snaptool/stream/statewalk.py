@@ -92,6 +92,9 @@ class StateWalker:
         self._head = bytearray()  # the first bytes, for the header's report
         self._fed = 0
         self._stopped = False
+        self._counts = [0] * 256
+        self._sums = [0] * 256
+        self._first: dict[int, tuple[int, int]] = {}
         self._in_value = False
         self._type = 0
         self._start = 0
@@ -165,47 +168,61 @@ class StateWalker:
         return True
 
     def _walk(self) -> None:
+        # The hot loop: a handful of C calls per record and list arithmetic;
+        # state lives in locals and is stored back when the data runs out.
         up = self._up
-        stats = self.stats
-        types = stats.types
+        tell, skip, read = up.tell, up.skip, up.read_bytes
+        counts, sums, first = self._counts, self._sums, self._first
         on_record = self._on_record
-        while True:
-            if self._in_value:
-                try:
-                    up.skip()
-                except msgpack.OutOfData:
-                    return
-                except Exception as exc:  # noqa: BLE001
-                    self._fail(
-                        "state.undecodable",
-                        f"record {stats.records} (type {self._type}) is not valid "
-                        f"msgpack ({_why(exc)})",
-                        offset=self._start,
-                        record=stats.records,
-                    )
-                    return
-                end = up.tell()
-                size = end - self._start
-                ts = types.get(self._type)
-                if ts is None:
-                    ts = types[self._type] = TypeStats(0, 0, stats.records, self._start)
-                ts.count += 1
-                ts.sum += size
+        fed = self._fed
+        n = self.stats.records
+        start, t, in_value = self._start, self._type, self._in_value
+        try:
+            while True:
+                if not in_value:
+                    start = tell()
+                    if fed - start < 1:
+                        break
+                    t = read(1)[0]
+                    in_value = True
+                skip()
+                end = tell()
+                if not counts[t]:
+                    first[t] = (n, start)
+                counts[t] += 1
+                sums[t] += end - start
                 if on_record is not None:
-                    raw = None
-                    if self._keep_raw:
-                        lo = self._start - self._raw_base
-                        raw = bytes(self._raw[lo + 1 : lo + size])
-                        del self._raw[: lo + size]
-                        self._raw_base = end
-                    on_record(RecordEvent(stats.records, self._type, self._start, size, raw))
-                stats.records += 1
-                self._in_value = False
-            if self._fed - up.tell() < 1:
-                return
-            self._start = up.tell()
-            self._type = up.read_bytes(1)[0]
-            self._in_value = True
+                    self._emit(on_record, n, t, start, end)
+                n += 1
+                in_value = False
+        except msgpack.OutOfData:
+            pass
+        except Exception as exc:  # noqa: BLE001 - msgpack raises several kinds
+            self._fail(
+                "state.undecodable",
+                f"record {n} (type {t}) is not valid msgpack ({_why(exc)})",
+                offset=start,
+                record=n,
+            )
+        finally:
+            self.stats.records = n
+            self._start, self._type, self._in_value = start, t, in_value
+
+    def _emit(self, on_record: OnRecord, n: int, t: int, start: int, end: int) -> None:
+        size = end - start
+        raw = None
+        if self._keep_raw:
+            lo = start - self._raw_base
+            raw = bytes(self._raw[lo + 1 : lo + size])
+            del self._raw[: lo + size]
+            self._raw_base = end
+        on_record(RecordEvent(n, t, start, size, raw))
+
+    def _collect(self) -> None:
+        types = self.stats.types
+        types.clear()
+        for t, (index, offset) in sorted(self._first.items(), key=lambda kv: kv[1][0]):
+            types[t] = TypeStats(self._counts[t], self._sums[t], index, offset)
 
     # -- the end -----------------------------------------------------------
 
@@ -213,12 +230,14 @@ class StateWalker:
         """End the walk without judging it (the archive itself was cut off)."""
         self.stats.length = self._fed
         self._stopped = True
+        self._collect()
         return self.stats
 
     def close(self) -> StateStats:
         """Call at the end of state.bin; reports a cut-off record or header."""
         stats = self.stats
         stats.length = self._fed
+        self._collect()
         if self._stopped:
             return stats
         if stats.header is None:
