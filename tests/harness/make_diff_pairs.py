@@ -131,7 +131,8 @@ class Run:
         with open(os.path.join(self.out, file), "wb") as f:
             f.write(body)
         entry = {"file": file, "sha256": hashlib.sha256(body).hexdigest(), "size": len(body),
-                 "state_bin_sha256": state_sha256(body), "how": "GET /v1/operator/snapshot (Digest header checked)", "state": note}
+                 "state_bin_sha256": state_sha256(body),
+                 "how": "GET /v1/operator/snapshot (Digest header checked)", "state": note}
         self.snapshots.append(entry)
         log(f"  saved {file} ({len(body)} bytes)")
         return entry
