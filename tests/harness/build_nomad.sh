@@ -15,6 +15,13 @@ set -euo pipefail
 VERSION="${1:?usage: build_nomad.sh VERSION (e.g. v1.6.1)}"
 case "$VERSION" in v*) ;; *) VERSION="v$VERSION" ;; esac
 
+# Nomad is under the Business Source License from v1.7.0 on: refuse before downloading anything.
+IFS=. read -r _MAJ _MIN _ <<< "${VERSION#v}"
+if (( _MAJ > 1 || (_MAJ == 1 && _MIN >= 7) )); then
+    echo "REFUSED: Nomad $VERSION is BUSL-licensed (v1.7.0+); only MPL-2.0 versions may be used" >&2
+    exit 3
+fi
+
 CACHE_ROOT="${SNAPTOOL_CACHE:-$HOME/.cache/snaptool}"
 OUT_DIR="$CACHE_ROOT/nomad/$VERSION"
 BIN="$OUT_DIR/nomad"
