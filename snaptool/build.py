@@ -474,7 +474,7 @@ class _Builder:
         try:
             return codec.encode(codec.typed(body, tname))
         except codec.ManifestValueError as exc:
-            raise self.fail(where + (f".{exc.path}" if exc.path else ""), exc.detail) from None
+            raise self.fail(where + (f": {exc.path}" if exc.path else ""), exc.detail) from None
         except codec.CodecError as exc:
             raise self.fail(where, str(exc)) from None
 
@@ -534,7 +534,7 @@ class _Builder:
                     merged = _merge(value, codec.typed(changes, tname))
                     raw = codec.encode(merged)
                 except codec.ManifestValueError as exc:
-                    raise self.fail(where + ".set" + (f".{exc.path}" if exc.path else ""), exc.detail) from None
+                    raise self.fail(where + ".set" + (f": {exc.path}" if exc.path else ""), exc.detail) from None
                 self.records[j] = Record(number, raw, "patched")
                 hits += 1
             if not hits:
