@@ -1,0 +1,138 @@
+"""Time snaptool against its baselines, side by side, and print the ratios.
+
+    python benchmarks/bench.py                 # 64 MiB of state, 3 rounds
+    python benchmarks/bench.py --state-mib 512 --rounds 5
+
+Every command runs as a separate process, in shuffled order within each
+round; the table shows medians and the ratios the targets are written in
+(issue "Streaming at the speed of inflate"). Peak RSS comes from
+``resource.getrusage(RUSAGE_CHILDREN)`` of a wrapper process. These machines
+are shared and noisy: trust ratios from the same run, not the seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PY = sys.executable
+
+BARE_INFLATE = r"""
+import sys
+from isal import igzip_lib
+d = igzip_lib.IgzipDecompressor(flag=igzip_lib.DECOMP_DEFLATE)
+with open(sys.argv[1], "rb") as f:
+    f.read(10)
+    n = 0
+    while not d.eof:
+        data = f.read(1 << 20) if d.needs_input else b""
+        n += len(d.decompress(data, 1 << 20))
+print(n)
+"""
+
+BARE_UNPACK = r"""
+import sys, gzip, msgpack
+with gzip.open(sys.argv[1]) as f:
+    f.read(1536)  # meta.json header + data block (small), then state.bin header
+    up = msgpack.Unpacker(f, raw=False, unicode_errors="surrogateescape",
+                          strict_map_key=False, max_buffer_size=1 << 28)
+    n = 0
+    for _ in up:
+        n += 1
+print(n)
+"""
+
+RSS = r"""
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=False)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def _time(cmd: list[str] | str) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, shell=isinstance(cmd, str), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - start
+
+
+def _rss_mib(cmd: list[str]) -> float:
+    out = subprocess.run([PY, "-c", RSS, *cmd], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip()) / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--state-mib", type=float, default=64)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--archive", type=Path, help="use this archive instead of generating one")
+    args = ap.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="snaptool-bench-"))
+    archive = args.archive or workdir / "bench.snap"
+    if not args.archive:
+        subprocess.run([PY, str(HERE / "gen.py"), "--state-mib", str(args.state_mib), "-o", str(archive)], check=True, stdout=subprocess.DEVNULL)
+    small = REPO / "fixtures" / "synthetic" / "ok-canonical.snap"
+    snaptool = [PY, "-m", "snaptool.cli"]
+    has_state = subprocess.run([*snaptool, "state", "--help"], capture_output=True).returncode == 0
+
+    commands: dict[str, list[str] | str] = {
+        "gzip -dc | sha256sum": f"gzip -dc {archive} | sha256sum",
+        "bare inflate (ISA-L)": [PY, "-c", BARE_INFLATE, str(archive)],
+        "bare msgpack decode": [PY, "-c", BARE_UNPACK, str(archive)],
+        "snaptool verify": [*snaptool, "verify", str(archive)],
+        "snaptool inspect": [*snaptool, "inspect", str(archive)],
+        "python -c pass": [PY, "-c", "pass"],
+        "snaptool --version": [*snaptool, "--version"],
+        "snaptool verify (small)": [*snaptool, "verify", str(small)],
+    }
+    if has_state:
+        commands["snaptool state"] = [*snaptool, "state", str(archive)]
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(args.rounds):
+        order = list(commands)
+        random.shuffle(order)
+        for name in order:
+            times[name].append(_time(commands[name]))
+    med = {name: statistics.median(values) for name, values in times.items()}
+
+    size = archive.stat().st_size
+    print(f"archive: {archive} ({size / 2**20:.1f} MiB compressed, state {args.state_mib} MiB), "
+          f"{args.rounds} rounds, medians")
+    print(f"{'command':<28}{'median s':>10}")
+    for name, value in med.items():
+        print(f"{name:<28}{value:>10.3f}")
+    print()
+    base = med["python -c pass"]
+
+    def ratio(a: str, b: str, target: float) -> None:
+        r = med[a] / med[b]
+        print(f"{a} / {b}: {r:.2f} (target <= {target}) {'OK' if r <= target else 'MISSED'}")
+
+    ratio("snaptool verify", "gzip -dc | sha256sum", 0.35)
+    ratio("snaptool verify", "bare inflate (ISA-L)", 1.4)
+    ratio("snaptool inspect", "snaptool verify", 1.1)
+    if has_state:
+        ratio("snaptool state", "bare msgpack decode", 1.5)
+    for name in ("snaptool --version", "snaptool verify (small)"):
+        limit = 1.5 * base + 0.25
+        print(f"{name}: {med[name]:.3f} s (target <= 1.5 x {base:.3f} + 0.25 = {limit:.3f}) "
+              f"{'OK' if med[name] <= limit else 'MISSED'}")
+    print()
+    for name in ("snaptool verify", "snaptool inspect") + (("snaptool state",) if has_state else ()):
+        cmd = commands[name]
+        assert isinstance(cmd, list)
+        print(f"peak RSS {name}: {_rss_mib(cmd):.1f} MiB")
+    os.environ.get("KEEP") or [p.unlink() for p in workdir.glob("*")]
+
+
+if __name__ == "__main__":
+    main()
