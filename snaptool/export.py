@@ -194,10 +194,16 @@ def b64(s: str | bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+class Masked(str):
+    """The placeholder of a masked secret (printed as is)."""
+
+
 def plain(value: Any, *, byte_keys: frozenset[str] = frozenset(), _path: str = "") -> Any:
     """Times as RFC 3339, binary (non-UTF-8) strings as base64; values at
     the dotted paths in ``byte_keys`` (known ``[]byte`` fields, ``[]`` for a
     list item) always as base64."""
+    if isinstance(value, Masked):
+        return str(value)
     if isinstance(value, str):
         if _path and _path in byte_keys:
             return b64(value)
@@ -330,7 +336,7 @@ def secret_paths(rt: RecordType | None, type_number: int) -> tuple[str, ...]:
 
 def mask_text(data: bytes) -> str:
     """The placeholder shown for a secret: equal secrets show equal text."""
-    return "<redacted sha256:%s>" % hashlib.sha256(data).hexdigest()[:12]
+    return Masked("<redacted sha256:%s>" % hashlib.sha256(data).hexdigest()[:12])
 
 
 def _mask_value(v: Any) -> Any:
@@ -567,6 +573,45 @@ def _truthy(result: Any) -> bool:
 # walking
 
 
+class _Abort(BaseException):
+    """Carries an error out of a record callback through the reader (which
+    turns ordinary exceptions raised while walking into findings)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+
+
+def guarded(callback: Callable[[RecordEvent], None]) -> Callable[[RecordEvent], None]:
+    """Wrap a record callback so its errors stop the scan and reach the
+    caller of :func:`run_scan` unchanged."""
+
+    def inner(ev: RecordEvent) -> None:
+        try:
+            callback(ev)
+        except Exception as exc:  # noqa: BLE001 - re-raised by run_scan
+            raise _Abort(exc) from exc
+
+    return inner
+
+
+def run_scan(
+    path: str | os.PathLike[str],
+    callback: Callable[[RecordEvent], None],
+    *,
+    record_types: Iterable[int] | None = None,
+    plain_tar: bool = False,
+) -> ArchiveScan:
+    """``scan`` with raw record bytes, errors from ``callback`` propagated."""
+    kwargs: dict[str, Any] = {}
+    if record_types:
+        kwargs["record_types"] = frozenset(record_types)
+    try:
+        return scan(path, on_record=guarded(callback), keep_raw=True, plain_tar=plain_tar, **kwargs)
+    except _Abort as stop:
+        raise stop.exc from None
+
+
 @dataclass
 class Rendered:
     event: RecordEvent
@@ -605,7 +650,7 @@ def iter_records(
             return
         emit(Rendered(ev, record_name(ev.type), value, shown))
 
-    return scan(path, on_record=on_record, keep_raw=True, plain_tar=plain_tar)
+    return run_scan(path, on_record, record_types=flt.types or None, plain_tar=plain_tar)
 
 
 def _dumps(obj: Any) -> str:
