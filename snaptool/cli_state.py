@@ -121,7 +121,8 @@ def job(
 
     Dropped (set by the server on register): Status, StatusDescription,
     Stable, Version, SubmitTime, CreateIndex, ModifyIndex, JobModifyIndex,
-    NomadTokenID, VaultToken, ConsulToken, Stop (unless --keep-stop).
+    NomadTokenID, VaultToken, ConsulToken, Stop (unless --keep-stop), and
+    TaskGroups[].Scaling ID, CreateIndex and ModifyIndex.
     """
     from .jobspec import find_job, job_request
 

@@ -15,7 +15,9 @@ register), ``NomadTokenID`` (the accessor of the token that submitted the
 job: the new submitter's is recorded instead), ``VaultToken`` and
 ``ConsulToken`` (credentials; Nomad clears them before storing anyway) and
 ``Stop`` (a stopped job is recovered as a running one; pass
-``keep_stop=True`` to keep it).
+``keep_stop=True`` to keep it), and in each task group's ``Scaling`` policy
+its ``ID``, ``CreateIndex`` and ``ModifyIndex`` (the server gives the policy
+new ones).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from .stream.reader import ArchiveScan
 from .stream.statewalk import RecordEvent
 from .values import decode
 
-__all__ = ["DROPPED_FIELDS", "JobNotFound", "JobRecord", "find_job", "job_request"]
+__all__ = ["DROPPED_FIELDS", "SCALING_DROPPED", "JobNotFound", "JobRecord", "find_job", "job_request"]
 
 DROPPED_FIELDS = (
     "Status",
@@ -46,6 +48,9 @@ DROPPED_FIELDS = (
     "ConsulToken",
     "Stop",
 )
+
+#: dropped from ``TaskGroups[].Scaling``
+SCALING_DROPPED = ("ID", "CreateIndex", "ModifyIndex")
 
 JOB, JOB_VERSION, JOB_SUBMISSION = 1, 9, 29
 
@@ -82,7 +87,10 @@ def find_job(
 
     def on_record(ev: RecordEvent) -> None:
         nonlocal found
-        if ev.type not in (JOB, JOB_VERSION, JOB_SUBMISSION):
+        if ev.type not in (#: dropped from ``TaskGroups[].Scaling``
+SCALING_DROPPED = ("ID", "CreateIndex", "ModifyIndex")
+
+JOB, JOB_VERSION, JOB_SUBMISSION):
             return
         assert ev.raw is not None
         value = decode(ev.raw)
@@ -108,7 +116,10 @@ def find_job(
         elif ver == version and (found is None or ev.type == JOB_VERSION):
             found = JobRecord(value, ev.type, ev.offset, ver)
 
-    result = run_scan(path, on_record, record_types=(JOB, JOB_VERSION, JOB_SUBMISSION))
+    result = run_scan(path, on_record, record_types=(#: dropped from ``TaskGroups[].Scaling``
+SCALING_DROPPED = ("ID", "CreateIndex", "ModifyIndex")
+
+JOB, JOB_VERSION, JOB_SUBMISSION))
     if found is None:
         where = os.fspath(path)
         if not namespaces:
@@ -133,4 +144,9 @@ def job_request(record: JobRecord, *, keep_stop: bool = False) -> dict[str, Any]
         if name == "Stop" and keep_stop:
             continue
         job.pop(name, None)
+    for group in job.get("TaskGroups") or []:
+        scaling = group.get("Scaling") if isinstance(group, dict) else None
+        if isinstance(scaling, dict):
+            for name in SCALING_DROPPED:
+                scaling.pop(name, None)
     return {"Job": job}
