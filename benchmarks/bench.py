@@ -81,7 +81,7 @@ def main() -> None:
     if not args.archive:
         subprocess.run([PY, str(HERE / "gen.py"), "--state-mib", str(args.state_mib), "-o", str(archive)], check=True, stdout=subprocess.DEVNULL)
     small = REPO / "fixtures" / "synthetic" / "ok-canonical.snap"
-    snaptool = [PY, "-m", "snaptool.cli"]
+    snaptool = [PY, "-m", "snaptool"]
     has_state = subprocess.run([*snaptool, "state", "--help"], capture_output=True).returncode == 0
 
     commands: dict[str, list[str] | str] = {

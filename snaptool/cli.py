@@ -324,6 +324,3 @@ def run() -> None:
         sys.stderr.close()
         raise SystemExit(0) from None
 
-
-if __name__ == "__main__":  # pragma: no cover
-    run()

@@ -15,7 +15,7 @@ from .format.records import by_number, record_name
 from .meta import SnapshotMeta
 from .errors import UsageError
 from .stream.reader import ArchiveScan, Limits, scan
-from .stream.statewalk import OnRecord
+from .stream.statewalk import OnRecord, RecordEvent
 
 __all__ = [
     "InspectReport",
@@ -134,6 +134,8 @@ def read_input(
     limits: Limits = Limits(),
     on_record: OnRecord | None = None,
     keep_raw: bool = False,
+    record_types: frozenset[int] | None = None,
+    decode_types: frozenset[int] = frozenset(),
 ) -> ArchiveScan:
     """One pass over an input of any form: ``snap`` (the gzipped archive),
     ``tar`` (the archive without gzip), ``dir`` (a raft snapshot directory),
@@ -144,13 +146,74 @@ def read_input(
     name = os.fspath(path)
     if form == "auto":
         form = "dir" if os.path.isdir(name) else "snap"
+    kw = dict(
+        limits=limits,
+        on_record=on_record,
+        keep_raw=keep_raw,
+        record_types=record_types,
+        decode_types=decode_types,
+    )
     if form == "dir":
-        return scan_directory(name, limits=limits, on_record=on_record, keep_raw=keep_raw)
+        return scan_directory(name, **kw)  # type: ignore[arg-type]
     if form == "state":
-        return scan_state_file(name, limits=limits, on_record=on_record, keep_raw=keep_raw)
+        return scan_state_file(name, **kw)  # type: ignore[arg-type]
     if form not in ("snap", "tar"):
         raise UsageError(f"unknown input form {form!r}")
-    return scan(name, plain_tar=form == "tar", limits=limits, on_record=on_record, keep_raw=keep_raw)
+    return scan(name, plain_tar=form == "tar", **kw)  # type: ignore[arg-type]
+
+
+class _KeyMaterial:
+    """Notes about the keyring: cleartext root keys (WrappedRootKeys with a
+    KeyEncryptionKey, as the AEAD provider stores them, Nomad 1.9+), or key
+    metadata without any key material (1.4 to 1.8: the keyring lives outside
+    the snapshot, nomad#16640)."""
+
+    TYPES = frozenset({24, 30})
+
+    def __init__(self) -> None:
+        self.cleartext: list[tuple[int, int, str]] = []
+        self.wrapped = 0
+
+    def see(self, event: RecordEvent) -> None:
+        value = event.value
+        if event.type != 30 or not isinstance(value, dict):
+            return
+        self.wrapped += 1
+        for wrapped in value.get(b"WrappedKeys") or []:
+            if isinstance(wrapped, dict) and wrapped.get(b"KeyEncryptionKey"):
+                key_id = value.get(b"KeyID", b"?")
+                text = key_id.decode("utf-8", "replace") if isinstance(key_id, bytes) else str(key_id)
+                self.cleartext.append((event.index, event.offset, text))
+                break
+
+    def report(self, result: ArchiveScan) -> None:
+        if self.cleartext:
+            index, offset, _ = self.cleartext[0]
+            ids = ", ".join(k for _, _, k in self.cleartext[:3])
+            result.report(
+                Finding(
+                    "content.key-material",
+                    f"{len(self.cleartext)} root key(s) ({ids}) hold cleartext key "
+                    "material: treat this file as a secret, or redact it before sharing",
+                    member="state.bin",
+                    offset=offset,
+                    record=index,
+                )
+            )
+        state = result.state
+        if state is not None and 24 in state.types and 30 not in state.types:
+            first = state.types[24]
+            result.report(
+                Finding(
+                    "content.no-keyring",
+                    "root key metadata (RootKeyMeta) but no key material: restoring into "
+                    "a new cluster also needs the source cluster's keystore "
+                    "(data_dir/server/keystore) or encrypted variables become unreadable",
+                    member="state.bin",
+                    offset=first.first_offset,
+                    record=first.first_index,
+                )
+            )
 
 
 def verify(
@@ -162,8 +225,17 @@ def verify(
     limits: Limits = Limits(),
 ) -> VerifyReport:
     """Check an archive against Nomad's reader, its restore, and strict lint."""
-    result = read_input(path, form="tar" if plain_tar else form, limits=limits)
+    keys = _KeyMaterial()
+    result = read_input(
+        path,
+        form="tar" if plain_tar else form,
+        limits=limits,
+        on_record=keys.see,
+        record_types=keys.TYPES,
+        decode_types=keys.TYPES,
+    )
     meta = check(result, target)
+    keys.report(result)
     return VerifyReport(os.fspath(path), target, result.findings, meta, result, result.form)
 
 

@@ -91,6 +91,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "dir.no-crc": ("warning", "meta.json has no CRC (raft always writes one)"),
     # sensitive content
     "content.key-material": ("info", "the archive holds cleartext key material"),
+    "content.no-keyring": ("info", "key metadata without key material: keystore needed"),
     # limits
     "limit.exceeded": ("reject", "a resource limit stopped the read"),
 }

@@ -40,7 +40,9 @@ def test_verify_bad_exit_1_one_line_per_finding() -> None:
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"{bad}: FAIL")
-    assert len(lines) == 2 and "state.bin" in lines[1] and "sums.hash-mismatch" in lines[1]
+    failing = [line for line in lines[1:] if line.split()[0] in ("reject", "restore")]
+    assert len(failing) == 1
+    assert "state.bin" in failing[0] and "sums.hash-mismatch" in failing[0]
 
 
 @needs_shared
@@ -109,7 +111,7 @@ def test_inspect_unreadable_exit_1() -> None:
 
 def test_console_script_runs() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "snaptool.cli", "verify", str(OK)], capture_output=True, text=True
+        [sys.executable, "-m", "snaptool", "verify", str(OK)], capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
 

@@ -29,14 +29,27 @@ _CHUNK = 1 << 20
 
 
 def _walk_file(
-    path: str, result: ArchiveScan, limits: Limits, on_record: OnRecord | None, keep_raw: bool
+    path: str,
+    result: ArchiveScan,
+    limits: Limits,
+    on_record: OnRecord | None,
+    keep_raw: bool,
+    record_types: frozenset[int] | None = None,
+    decode_types: frozenset[int] = frozenset(),
 ) -> int | None:
     """Walk a state.bin file; returns its CRC-64/ECMA (None without fastcrc)."""
     try:
         from fastcrc import crc64
     except ImportError:  # pragma: no cover - fastcrc is a dependency
         crc64 = None
-    walker = StateWalker(result.report, max_record_size=limits.max_record_size, on_record=on_record, keep_raw=keep_raw)
+    walker = StateWalker(
+        result.report,
+        max_record_size=limits.max_record_size,
+        on_record=on_record,
+        keep_raw=keep_raw,
+        record_types=record_types,
+        decode_types=decode_types,
+    )
     sha = hashlib.sha256()
     crc: int | None = None
     try:
@@ -56,17 +69,29 @@ def _walk_file(
 
 
 def scan_state_file(
-    path: str, *, limits: Limits = Limits(), on_record: OnRecord | None = None, keep_raw: bool = False
+    path: str,
+    *,
+    limits: Limits = Limits(),
+    on_record: OnRecord | None = None,
+    keep_raw: bool = False,
+    record_types: frozenset[int] | None = None,
+    decode_types: frozenset[int] = frozenset(),
 ) -> ArchiveScan:
     """Walk a bare state.bin: records only, no metadata to check against."""
     result = ArchiveScan(path=path, form="state", input_kind="a bare state.bin")
     result.compressed_size = _size(path)
-    _walk_file(path, result, limits, on_record, keep_raw)
+    _walk_file(path, result, limits, on_record, keep_raw, record_types, decode_types)
     return result
 
 
 def scan_directory(
-    path: str, *, limits: Limits = Limits(), on_record: OnRecord | None = None, keep_raw: bool = False
+    path: str,
+    *,
+    limits: Limits = Limits(),
+    on_record: OnRecord | None = None,
+    keep_raw: bool = False,
+    record_types: frozenset[int] | None = None,
+    decode_types: frozenset[int] = frozenset(),
 ) -> ArchiveScan:
     """Read a raft snapshot directory (meta.json with CRC, and state.bin)."""
     result = ArchiveScan(path=path, form="dir", input_kind="a raft snapshot directory")
@@ -79,7 +104,7 @@ def scan_directory(
             )
     if not os.path.isfile(state_path):
         return result
-    crc = _walk_file(state_path, result, limits, on_record, keep_raw)
+    crc = _walk_file(state_path, result, limits, on_record, keep_raw, record_types, decode_types)
     if not os.path.isfile(meta_path):
         return result
     try:

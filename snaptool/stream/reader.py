@@ -143,8 +143,13 @@ def scan(
     limits: Limits = Limits(),
     on_record: OnRecord | None = None,
     keep_raw: bool = False,
+    record_types: frozenset[int] | None = None,
+    decode_types: frozenset[int] = frozenset(),
 ) -> ArchiveScan:
-    """Read an archive once, front to back, and return what it holds."""
+    """Read an archive once, front to back, and return what it holds.
+
+    ``on_record`` is called for every record (or, with ``record_types``, for
+    records of those types); ``keep_raw`` gives it the value's bytes."""
     name = os.fspath(path)
     try:
         f = open(name, "rb")  # noqa: SIM115 - closed below
@@ -154,7 +159,9 @@ def scan(
         raise InputError(exc.strerror or str(exc), where=name) from None
     with f:
         try:
-            return _scan_open(f, name, plain_tar, limits, on_record, keep_raw)
+            return _scan_open(
+                f, name, plain_tar, limits, on_record, keep_raw, record_types, decode_types
+            )
         except OSError as exc:
             raise InputError(f"read failed: {exc.strerror or exc}", where=name) from None
 
@@ -166,6 +173,8 @@ def _scan_open(
     limits: Limits,
     on_record: OnRecord | None,
     keep_raw: bool,
+    record_types: frozenset[int] | None = None,
+    decode_types: frozenset[int] = frozenset(),
 ) -> ArchiveScan:
     result = ArchiveScan(path=name, plain_tar=plain_tar, form="tar" if plain_tar else "snap")
     try:
@@ -177,7 +186,7 @@ def _scan_open(
     result.input_kind = describe(head, result.compressed_size)
 
     hashes = {n: hashlib.sha256() for n in ("meta.json", "state.bin")}
-    walker = StateWalker(result.report, max_record_size=limits.max_record_size, on_record=on_record, keep_raw=keep_raw)
+    walker = StateWalker(result.report, max_record_size=limits.max_record_size, on_record=on_record, keep_raw=keep_raw, record_types=record_types, decode_types=decode_types)
     state_seen = False
 
     def open_entry(entry: Entry) -> object:

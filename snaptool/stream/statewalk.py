@@ -16,13 +16,16 @@ included, the header added to the first record) and where the type was
 first seen.
 
 Callers that need each record (state export, diff, filter) pass
-``on_record``; with ``keep_raw`` it receives the record's exact bytes.
+``on_record``; with ``keep_raw`` it receives the record's exact bytes, and
+for ``decode_types`` the value decoded in place (``unpack`` instead of
+``skip``), which needs no copy of the bytes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgpack
 
@@ -66,6 +69,9 @@ class RecordEvent:
     offset: int
     size: int
     raw: bytes | None
+    #: the decoded value (msgpack ``raw=True``: str and bytes both as bytes),
+    #: for types the walker was asked to decode
+    value: Any = None
 
 
 OnRecord = Callable[[RecordEvent], None]
@@ -81,7 +87,12 @@ class StateWalker:
         max_record_size: int = 256 << 20,
         on_record: OnRecord | None = None,
         keep_raw: bool = False,
+        record_types: frozenset[int] | None = None,
+        decode_types: frozenset[int] = frozenset(),
     ) -> None:
+        self._wanted = record_types
+        self._decode = decode_types
+        self._value: Any = None
         self._report = report
         self._up = msgpack.Unpacker(raw=True, max_buffer_size=max_record_size)
         self._max_record = max_record_size
@@ -124,6 +135,11 @@ class StateWalker:
             if not self._read_header():
                 return
         self._walk()
+        if self._keep_raw:
+            # keep only the bytes of the record still being read
+            cut = self._start if self._in_value else self._up.tell()
+            del self._raw[: cut - self._raw_base]
+            self._raw_base = cut
 
     def _read_header(self) -> bool:
         up = self._up
@@ -174,6 +190,9 @@ class StateWalker:
         tell, skip, read = up.tell, up.skip, up.read_bytes
         counts, sums, first = self._counts, self._sums, self._first
         on_record = self._on_record
+        wanted = self._wanted
+        decode_types = self._decode
+        unpack = up.unpack
         fed = self._fed
         n = self.stats.records
         start, t, in_value = self._start, self._type, self._in_value
@@ -185,13 +204,16 @@ class StateWalker:
                         break
                     t = read(1)[0]
                     in_value = True
-                skip()
+                if t in decode_types:
+                    self._value = unpack()
+                else:
+                    skip()
                 end = tell()
                 if not counts[t]:
                     first[t] = (n, start)
                 counts[t] += 1
                 sums[t] += end - start
-                if on_record is not None:
+                if on_record is not None and (wanted is None or t in wanted):
                     self._emit(on_record, n, t, start, end)
                 n += 1
                 in_value = False
@@ -214,9 +236,8 @@ class StateWalker:
         if self._keep_raw:
             lo = start - self._raw_base
             raw = bytes(self._raw[lo + 1 : lo + size])
-            del self._raw[: lo + size]
-            self._raw_base = end
-        on_record(RecordEvent(n, t, start, size, raw))
+        value, self._value = self._value, None
+        on_record(RecordEvent(n, t, start, size, raw, value))
 
     def _collect(self) -> None:
         types = self.stats.types

@@ -1,0 +1,5 @@
+"""``python -m snaptool``: the command line."""
+
+from .cli import run
+
+run()
