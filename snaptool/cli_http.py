@@ -69,6 +69,14 @@ def _progress_bar(label: str, enabled: bool) -> Iterator[Any]:
         yield update
 
 
+def _interactive() -> bool:
+    """Can we ask? (stdin and stderr are terminals.)"""
+    try:
+        return sys.stdin.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def _warn(text: str) -> None:
     typer.echo(f"snaptool: warning: {text}", err=True)
 
@@ -223,9 +231,9 @@ def restore(
     if server is not None and server.source != "default":
         who = f"{who} ({server.name or 'server'} in region {server.region or '?'})"
     if not yes:
-        if not sys.stdin.isatty():
+        if not _interactive():
             typer.echo(
-                "snaptool: restore: refusing to restore without confirmation: stdin is not a "
+                "snaptool: restore: refusing to restore without confirmation: not on a "
                 "terminal; pass --yes to restore non-interactively",
                 err=True,
             )
