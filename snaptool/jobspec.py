@@ -87,10 +87,7 @@ def find_job(
 
     def on_record(ev: RecordEvent) -> None:
         nonlocal found
-        if ev.type not in (#: dropped from ``TaskGroups[].Scaling``
-SCALING_DROPPED = ("ID", "CreateIndex", "ModifyIndex")
-
-JOB, JOB_VERSION, JOB_SUBMISSION):
+        if ev.type not in (JOB, JOB_VERSION, JOB_SUBMISSION):
             return
         assert ev.raw is not None
         value = decode(ev.raw)
@@ -116,10 +113,7 @@ JOB, JOB_VERSION, JOB_SUBMISSION):
         elif ver == version and (found is None or ev.type == JOB_VERSION):
             found = JobRecord(value, ev.type, ev.offset, ver)
 
-    result = run_scan(path, on_record, record_types=(#: dropped from ``TaskGroups[].Scaling``
-SCALING_DROPPED = ("ID", "CreateIndex", "ModifyIndex")
-
-JOB, JOB_VERSION, JOB_SUBMISSION))
+    result = run_scan(path, on_record, record_types=(JOB, JOB_VERSION, JOB_SUBMISSION))
     if found is None:
         where = os.fspath(path)
         if not namespaces:
