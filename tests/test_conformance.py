@@ -110,3 +110,23 @@ def test_live_oracle_sample(workdir: Path) -> None:
         was = VERDICTS[mid]["nomad"]
         for key in ("ok", "archive_ok", "restore_meta_ok", "fsm_ok", "fsm_class"):
             assert now[key] == was[key], (mid, key, now, was)
+
+
+REPRO = M.REPO / "fixtures" / "conformance"
+
+
+def _repro_params():
+    out = []
+    for note in sorted(REPRO.glob("D*.json")):
+        d = json.loads(note.read_text())
+        marks = [pytest.mark.xfail(strict=True, reason=f"known disagreement {d['finding']}")] if d["differs_in"] else []
+        out.append(pytest.param(note, marks=marks, id=note.stem))
+    return out
+
+
+@pytest.mark.parametrize("note", _repro_params())
+def test_minimal_reproducer(note: Path) -> None:
+    d = json.loads(note.read_text())
+    nomad = d["nomad_v1.6.1"]
+    snap = C.run_snaptool(note.with_name(d["file"]), False)
+    assert not C.compare(nomad, snap), (d["how"], C.nomad_text(nomad), snap["findings"])
