@@ -94,7 +94,7 @@ def _parse_target(target: Optional[str], edition: str) -> Any:
         if edition != "ce":
             from .errors import UsageError
 
-            raise UsageError("--edition needs --target (the server's edition is used otherwise)")
+            raise UsageError("--edition needs --target (the server's own edition is used)")
         return None
     return _target(target, edition)
 
@@ -107,7 +107,7 @@ def save(
     force: bool = typer.Option(False, "--force", help="Replace FILE if it exists."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
     target: Optional[str] = typer.Option(
-        None, "--target", help="Verify for this Nomad version (default: the server's own)."
+        None, "--target", help="Nomad version to verify for when the server does not report its own."
     ),
     edition: str = typer.Option("ce", "--edition", help="Edition for --target: ce or ent."),
     address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
@@ -179,7 +179,7 @@ def restore(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
     target: Optional[str] = typer.Option(
-        None, "--target", help="Verify for this Nomad version instead of asking the server."
+        None, "--target", help="Nomad version to verify for when the server does not report its own."
     ),
     edition: str = typer.Option("ce", "--edition", help="Edition for --target: ce or ent."),
     address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),

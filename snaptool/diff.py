@@ -641,7 +641,8 @@ class _Scope:
     def key_of(self, number: int, raw: bytes, ordinal: int) -> dict[str, Any] | None:
         """The record's natural key, or None when the filters exclude it."""
         fields = _key_fields(number)
-        got = pick(raw, self.names(number)) if self.names(number) else {}
+        names = self.names(number)
+        got = pick(raw, names) if names else {}
         if got is not None and all(f in got for f in fields):
             key = {f: _key_value(got[f]) for f in fields}
         else:
@@ -659,16 +660,24 @@ class _Scope:
 
 
 def _key_value(v: Any) -> Any:
+    if type(v) is str and v.isprintable():  # the usual case, and never a time
+        return v
+    if type(v) is int:
+        return v
     return render(v)
 
 
 def _key_hash(number: int, key: dict[str, Any]) -> bytes:
-    text = repr((number, tuple(key.items())))
-    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).digest()
+    parts = [str(number)]
+    for name, v in key.items():
+        parts.append(v if type(v) is str else f"{name}\x01{v!r}")
+    text = "\x00".join(parts)
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()[:16]
 
 
 def _digest(raw: bytes) -> bytes:
-    return hashlib.blake2b(raw, digest_size=16).digest()
+    # SHA-256 is the fastest hashlib digest with SHA extensions (PERF.md)
+    return hashlib.sha256(raw).digest()[:16]
 
 
 _REC = struct.Struct("<16sQ")  # digest, record number

@@ -85,6 +85,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "state.enterprise-type": ("restore", "an Enterprise-only record type on CE"),
     "state.aborting-type": ("restore", "a record type that silently ends restore"),
     "state.record-too-large": ("reject", "a record passes the record size limit"),
+    "state.past-meta-size": ("warning", "record walk stopped where meta Size ends"),
     # raft snapshot directories
     "dir.missing-file": ("reject", "the directory lacks meta.json or state.bin"),
     "dir.crc-mismatch": ("reject", "state.bin's CRC-64 differs from meta.json's CRC"),

@@ -349,7 +349,7 @@ def _explain(resp: httpx.Response, head: bytes, action: str, conn: Connection) -
         )
     text = _one_line(head.decode("utf-8", "replace")) or resp.reason_phrase or ""
     if status == 403:
-        who = "the token given" if conn.token else "no token was given"
+        who = "the token given is not one" if conn.token else "no token was given"
         return ServerRefused(
             f"{action}: permission denied (HTTP 403: {text}): this needs a management "
             f"token and {who}; pass --token or set NOMAD_TOKEN",
@@ -493,11 +493,14 @@ def _get_json(client: httpx.Client, path: str, conn: Connection, action: str) ->
 _FALLBACK = (ServerRefused, ProxyPage, NotNomad)
 
 
-def server_info(client: httpx.Client, conn: Connection, action: str = "restore") -> ServerInfo:
+def server_info(
+    client: httpx.Client, conn: Connection, action: str = "restore", fallback: Target | None = None
+) -> ServerInfo:
     """The Nomad version a restore would run on: the oldest alive server of
     the region (``/v1/agent/members``), else the answering agent's own version
-    (``/v1/agent/self``), else the newest known, with a warning. Connection
-    trouble is raised; refusals only lead to the fallback."""
+    (``/v1/agent/self``), else ``fallback`` (default: the newest Nomad
+    snaptool knows), with a warning. Connection trouble is raised; refusals
+    only lead to the fallback."""
     problems: list[str] = []
     self_info: dict[str, Any] = {}
     try:
@@ -558,14 +561,17 @@ def server_info(client: httpx.Client, conn: Connection, action: str = "restore")
 
     newest = ".".join(map(str, LATEST_NOMAD))
     why = problems[0] if problems else "the agent did not report a version"
+    if fallback is not None:
+        against = f"{fallback.describe()} as given by --target"
+    else:
+        against = f"the newest Nomad snaptool knows, {newest} (use --target to name the server's)"
     return ServerInfo(
-        Target(),
+        fallback or Target(),
         "default",
         None,
         name,
         region,
-        warning=f"could not learn the server's Nomad version ({why}); checking against "
-        f"the newest Nomad snaptool knows, {newest} (use --target to name it)",
+        warning=f"could not learn the server's Nomad version ({why}); checking against {against}",
     )
 
 
@@ -666,8 +672,9 @@ def save(
     """Download a snapshot to ``path`` (default: Nomad's file name), checked.
 
     The body goes to a temporary file beside ``path``; the ``Digest`` header is
-    checked, then the full verify (against ``target``, default the server's
-    own version); only a sound archive is renamed into place. On any failure
+    checked, then the full verify against the server's own Nomad version
+    (``target`` only when the server does not say; else the newest known);
+    only a sound archive is renamed into place. On any failure
     no file is left behind and an existing ``path`` is untouched.
     """
     dest = Path(path) if path is not None else Path(default_snapshot_name())
@@ -687,14 +694,10 @@ def save(
         except OSError as exc:
             raise InputError(f"cannot create a temporary file: {exc.strerror or exc}", where=str(parent)) from None
         with os.fdopen(fd, "wb") as out, conn.client() as client:
-            server: ServerInfo | None = None
-            if target is None:
-                server = server_info(client, conn, action)
-                if server.warning:
-                    warnings.append(server.warning)
-                goal = server.target
-            else:
-                goal = target
+            server = server_info(client, conn, action, target)
+            if server.warning:
+                warnings.append(server.warning)
+            goal = server.target
             params = conn.params(stale="") if stale else conn.params()
             done = 0
             try:
@@ -830,11 +833,14 @@ def _stat(path: str) -> os.stat_result:
 
 def _check_token(client: httpx.Client, conn: Connection, action: str) -> str | None:
     """Refuse early, before sending anything, when ACLs are on and the token is
-    not a management token. Returns the token type when known."""
+    missing, unknown or not a management token. Returns the token type when
+    known (None with ACLs off)."""
     try:
         resp = client.get("/v1/acl/token/self", params=conn.params())
     except httpx.HTTPError as exc:
         raise _transport(exc, action, conn) from None
+    text = _one_line(resp.content[:ERROR_BODY_LIMIT].decode("utf-8", "replace"))
+    need = "restoring a snapshot needs a management token (--token or NOMAD_TOKEN)"
     if resp.status_code == 200:
         try:
             kind = (resp.json() or {}).get("Type")
@@ -842,14 +848,30 @@ def _check_token(client: httpx.Client, conn: Connection, action: str) -> str | N
             return None
         if kind and kind != "management":
             raise ServerRefused(
-                f"{action}: permission denied: the token given is a {kind!r} token; "
-                f"restoring a snapshot needs a management token (--token or NOMAD_TOKEN)",
+                f"{action}: permission denied: the token given is a {kind!r} token; {need}",
                 status=403,
             )
         return kind
     if resp.status_code == 403:
         raise _explain(resp, resp.content[:ERROR_BODY_LIMIT], action, conn)
-    # 400 "ACL support disabled", 404 on old versions, ...: nothing to check
+    low = text.lower()
+    if resp.status_code == 404 and "token not found" in low:
+        raise ServerRefused(
+            f"{action}: permission denied: the cluster does not know the token given "
+            f"({text}); {need}",
+            status=403,
+        )
+    if resp.status_code == 500 and "missing secret id" in low:
+        raise ServerRefused(
+            f"{action}: permission denied: ACLs are enabled and no token was given; {need}",
+            status=403,
+        )
+    if resp.status_code == 500 and "token lookup failed" in low:
+        raise ServerRefused(
+            f"{action}: permission denied: the token given is not valid ({text}); {need}",
+            status=403,
+        )
+    # 400 "ACL support disabled", or an older Nomad: nothing to check
     return None
 
 
@@ -872,8 +894,9 @@ def _check_leader(client: httpx.Client, conn: Connection, action: str) -> None:
 
 
 def plan_restore(conn: Connection, path: str | os.PathLike[str], *, target: Target | None = None) -> RestorePlan:
-    """Everything before sending: the server's version, the token, the full
-    verify against that version. Raises :class:`RestoreRefused` when the
+    """Everything before sending: the token, the server's version, the full
+    verify against that version (``target`` is used only when the server does
+    not report one: a server's own version always wins). Raises :class:`RestoreRefused` when the
     archive would be refused or crash the restore."""
     name = os.fspath(path)
     st = _stat(name)
@@ -881,14 +904,10 @@ def plan_restore(conn: Connection, path: str | os.PathLike[str], *, target: Targ
     warnings: list[str] = []
     with conn.client() as client:
         token_type = _check_token(client, conn, action)
-        server: ServerInfo | None = None
-        if target is None:
-            server = server_info(client, conn, action)
-            if server.warning:
-                warnings.append(server.warning)
-            goal = server.target
-        else:
-            goal = target
+        server = server_info(client, conn, action, target)
+        if server.warning:
+            warnings.append(server.warning)
+        goal = server.target
         _check_leader(client, conn, action)
     report = verify(name, target=goal)
     if _stat_key(_stat(name)) != _stat_key(st):
@@ -940,7 +959,13 @@ def send_restore(conn: Connection, plan: RestorePlan, *, progress: Progress | No
                 )
             except httpx.HTTPError as exc:
                 err = _transport(exc, action, conn)
-                if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                if isinstance(exc, httpx.RemoteProtocolError) and "without sending" in str(exc):
+                    err = TransportError(
+                        f"{action}: {conn.display} closed the connection without answering "
+                        f"(did the server crash? a failing restore panics the leader); check "
+                        f"the servers' logs and state"
+                    )
+                elif not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
                     err = TransportError(
                         f"{err.message}; the restore may or may not have been applied: "
                         f"check the servers' logs and state"

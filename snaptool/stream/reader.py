@@ -125,12 +125,26 @@ class _BufferSink:
 
 
 class _StateSink:
-    def __init__(self, walker: StateWalker, h: hashlib._Hash) -> None:
-        self.walker, self.h = walker, h
+    """Hashes state.bin and walks its records; stops walking past ``limit``
+    (meta Size, when meta.json came first: a gzip bomb cannot make the walk
+    run on for ever) but keeps hashing, as Nomad's reader reads it all."""
+
+    def __init__(self, walker: StateWalker, h: hashlib._Hash, limit: int | None) -> None:
+        self.walker, self.h, self.limit = walker, h, limit
+        self.size = 0
 
     def write(self, data: memoryview) -> None:
         self.h.update(data)
-        self.walker.feed(data)
+        self.size += len(data)
+        if self.limit is not None and self.size > self.limit:
+            self.walker.stop(
+                "state.past-meta-size",
+                f"state.bin runs past meta Size ({self.limit} bytes): the record walk "
+                "stopped there (restore refuses the size mismatch)",
+                offset=self.limit,
+            )
+            self.limit = None
+        self.walker.feed(data)  # once stopped, the walker only counts bytes
 
     def close(self, complete: bool) -> None:
         pass
@@ -196,7 +210,7 @@ def _scan_open(
             return _BufferSink(result, entry, hashes["meta.json"], limits.max_meta_size, "meta_parts")
         if entry.name == "state.bin":
             state_seen = True
-            return _StateSink(walker, hashes["state.bin"])
+            return _StateSink(walker, hashes["state.bin"], _meta_size(result.meta_parts))
         if entry.name == "SHA256SUMS":
             return _BufferSink(result, entry, hashlib.sha256(), limits.max_sums_size, "sums_raw")
         hint = " (this looks like a Vault raft snapshot)" if entry.name == "SHA256SUMS.sealed" else ""
@@ -245,6 +259,21 @@ def _scan_open(
         result.state = walker.close() if result.tar_complete else walker.abandon()
     result.hashes = {n: h.hexdigest() for n, h in hashes.items()}
     return result
+
+
+def _meta_size(parts: list[bytes]) -> int | None:
+    """meta Size from the meta.json read so far, if it decodes."""
+    from ..meta import MetaError, SnapshotMeta
+
+    if not parts:
+        return None
+    meta = SnapshotMeta()
+    try:
+        for part in parts:
+            meta = SnapshotMeta.parse(part, onto=meta)
+    except MetaError:
+        return None
+    return meta.Size if meta.Size >= 0 else None
 
 
 def _gzip_reporter(result: ArchiveScan):  # type: ignore[no-untyped-def]

@@ -247,6 +247,11 @@ class StateWalker:
 
     # -- the end -----------------------------------------------------------
 
+    def stop(self, code: str, message: str, *, offset: int | None = None) -> None:
+        """Stop walking (a limit was reached); later data is ignored."""
+        if not self._stopped:
+            self._fail(code, message, offset=offset)
+
     def abandon(self) -> StateStats:
         """End the walk without judging it (the archive itself was cut off)."""
         self.stats.length = self._fed

@@ -1,0 +1,103 @@
+"""Gzip bombs: snaptool refuses them in bounded memory.
+
+    python benchmarks/bomb.py                # 10 GiB of zeros, and a state.bin bomb
+    python benchmarks/bomb.py --gib 1        # quicker
+
+Two bombs, each a small file that inflates to many GiB:
+
+* ``zeros``: a gzip of N GiB of zero bytes (no tar at all). Go's tar reader
+  sees two zero blocks, then Nomad counts the rest as unread bytes;
+  snaptool counts up to its ``max_unread`` limit and stops.
+* ``state``: a real archive whose state.bin tar header claims N GiB of zeros
+  after a meta.json that says Size 16. snaptool stops the record walk at meta
+  Size and only inflates and hashes the rest, as Nomad's reader would.
+
+Prints wall time, peak RSS (the target is under 100 MiB) and the verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from snaptool.format.gzip import GO_HEADER  # noqa: E402
+from snaptool.format.tar import go_header  # noqa: E402
+
+MIB = 1 << 20
+
+
+def write_gzip(path: Path, pieces) -> None:  # type: ignore[no-untyped-def]
+    comp = zlib.compressobj(1, zlib.DEFLATED, -15)
+    crc = 0
+    size = 0
+    with open(path, "wb") as f:
+        f.write(GO_HEADER)
+        for piece in pieces:
+            crc = zlib.crc32(piece, crc)
+            size += len(piece)
+            f.write(comp.compress(piece))
+        f.write(comp.flush())
+        f.write(struct.pack("<II", crc, size & 0xFFFFFFFF))
+
+
+def zeros(n: int):  # type: ignore[no-untyped-def]
+    block = bytes(16 * MIB)
+    for _ in range(n // len(block)):
+        yield block
+
+
+def state_bomb(n: int):  # type: ignore[no-untyped-def]
+    meta = json.dumps({"Version": 1, "Size": 16}).encode() + b"\n"
+    yield go_header("meta.json", len(meta), 0) + meta + bytes(512 - len(meta))
+    yield go_header("state.bin", n, 0)
+    yield b"\x80"
+    yield from zeros(n - 1)
+    yield bytes(n % (16 * MIB) - 1) if n % (16 * MIB) else b""
+
+
+def run(path: Path) -> tuple[float, float, str]:
+    code = (
+        "import resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "p = subprocess.run([sys.executable, '-m', 'snaptool', 'verify', sys.argv[1]],"
+        " capture_output=True, text=True)\n"
+        "print(time.perf_counter() - t)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "print(p.stdout.splitlines()[0] if p.stdout else p.stderr.strip())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    secs, rss, verdict = out.stdout.splitlines()[:3]
+    return float(secs), int(rss) / 1024, verdict
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gib", type=float, default=10)
+    args = ap.parse_args()
+    n = int(args.gib * (1 << 30))
+    tmp = Path(tempfile.mkdtemp(prefix="snaptool-bomb-"))
+    for name, pieces in (("zeros", zeros(n)), ("state", state_bomb(n))):
+        path = tmp / f"{name}.snap"
+        t = time.perf_counter()
+        write_gzip(path, pieces)
+        made = time.perf_counter() - t
+        secs, rss, verdict = run(path)
+        print(f"{name}: {path.stat().st_size / MIB:.1f} MiB inflating to {args.gib} GiB "
+              f"(made in {made:.0f} s): verify {secs:.1f} s, peak RSS {rss:.1f} MiB "
+              f"({'OK' if rss < 100 else 'OVER'} < 100 MiB)\n  {verdict}")
+        path.unlink()
+    resource.getrusage(resource.RUSAGE_SELF)
+
+
+if __name__ == "__main__":
+    main()
