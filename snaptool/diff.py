@@ -419,7 +419,8 @@ def secrets_for(number: int) -> frozenset[str]:
 
 
 def pick(raw: bytes, names: frozenset[str]) -> dict[str, Any] | None:
-    """The named fields of a record's top-level map, decoding nothing else;
+    """The named fields of a record's top-level map, decoding nothing else
+    (every other value is skipped, and reading stops once all are found);
     None when the value is not a map."""
     up = msgpack.Unpacker(
         raw=False,
