@@ -8,12 +8,13 @@ and no two decoded snapshots are ever held at once):
   registry (:attr:`RecordType.key`) are read from the top-level map with a
   throw-away ``msgpack.Unpacker`` that skips every other value; the record's
   value bytes are hashed. The index keeps ``hash(type, key) -> digest, record
-  number``: two short ``bytes`` per object.
-* **Pass 1, B.** The same walk; each B record is matched against A's entry
-  (the entry is overwritten with B's digest and record number, so a later
-  duplicate wins, as in Nomad's restore). Keys not in A are *added*.
-  Afterwards entries without a B half are *removed*; entries whose digests
-  differ are *candidates*.
+  number``: two 12-byte ``bytes`` per object (96 bits of SHA-256 of the key,
+  64 bits of the value's), about 140 bytes of memory each.
+* **Pass 1, B.** The same walk; each B record is looked up in A's index,
+  which is left as it is; a bitmap by A's record number marks the matches,
+  and a record whose digest differs becomes a *candidate* (a later
+  duplicate wins, as in Nomad's restore). Keys not in A are *added*;
+  unmatched A entries are *removed*.
 * **Pass 2.** A is scanned again to read the keys of removed records and to
   copy the value bytes of candidates (up to ``max_pending`` bytes a round);
   then B is scanned again and each candidate is decoded on both sides and
@@ -673,15 +674,16 @@ def _key_hash(number: int, key: dict[str, Any]) -> bytes:
     for name, v in key.items():
         parts.append(v if type(v) is str else f"{name}\x01{v!r}")
     text = "\x00".join(parts)
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()[:16]
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()[:12]
 
 
 def _digest(raw: bytes) -> bytes:
     # SHA-256 is the fastest hashlib digest with SHA extensions (PERF.md)
-    return hashlib.sha256(raw).digest()[:16]
+    return hashlib.sha256(raw).digest()[:8]
 
 
-_REC = struct.Struct("<16sQ")  # digest, record number
+#: an index entry: 64 bits of the value's SHA-256, A's record number
+_REC = struct.Struct("<8sI")
 
 
 def _read(path: str, on_record: Callable[[RecordEvent], None], limits: Limits) -> ArchiveScan:
@@ -767,7 +769,11 @@ def diff(
     scan_a = _read(pa, index_a, limits)
     side_a = _side(pa, scan_a)
 
-    # pass 1, B: match; keys not in A are added
+    # pass 1, B: match against A's index, which is never rewritten (no churn
+    # in the allocator); a bitmap by A's record number marks what B has.
+    # Keys not in A are added; a later duplicate wins, as in Nomad's restore.
+    matched = bytearray(scan_a.state.records if scan_a.state else 0)
+    candidates: dict[int, int] = {}  # A record number -> B record number
     added: dict[bytes, ObjectChange] = {}
     ordinals.clear()
 
@@ -783,23 +789,20 @@ def diff(
         if entry is None:
             added[h] = ObjectChange("added", ev.type, key, None, ev.size)
             return
-        index[h] = entry[: _REC.size] + _REC.pack(_digest(ev.raw or b""), ev.index)
+        digest, ia = _REC.unpack(entry)
+        matched[ia] = 1
+        if digest != _digest(ev.raw or b""):
+            candidates[ia] = ev.index
+        else:
+            candidates.pop(ia, None)
 
     scan_b = _read(pb, index_b, limits)
     side_b = _side(pb, scan_b)
 
-    # between the passes: removed and candidate records, by record number
-    removed_at: set[int] = set()
-    candidates: dict[int, int] = {}  # A record number -> B record number
-    for entry in index.values():
-        da, ia = _REC.unpack_from(entry)
-        if len(entry) == _REC.size:
-            removed_at.add(ia)
-            continue
-        db, ib = _REC.unpack_from(entry, _REC.size)
-        if da != db:
-            candidates[ia] = ib
+    # between the passes: removed records, by record number
+    removed_at = {ia for _, ia in map(_REC.unpack, index.values()) if not matched[ia]}
     index.clear()
+    del matched
 
     objects: list[ObjectChange] = list(added.values())
     added.clear()
