@@ -140,6 +140,8 @@ def save(
         with _progress_bar("Downloading snapshot", progress) as update:
             result = run_save(conn, file, stale=stale, force=force, target=goal, progress=update)
     except SaveRefused as exc:
+        for w in exc.warnings:
+            _warn(w)
         typer.echo(f"snaptool: {exc}", err=True)
         if json_out:
             _print_json({"file": exc.report.path, "saved": False, "verify": exc.report.to_dict()})
@@ -212,6 +214,8 @@ def restore(
         goal = _parse_target(target, edition)
         plan = plan_restore(conn, file, target=goal)
     except RestoreRefused as exc:
+        for w in exc.warnings:
+            _warn(w)
         typer.echo(f"snaptool: {exc}", err=True)
         if json_out:
             _print_json({"file": file, "restored": False, "verify": exc.report.to_dict()})

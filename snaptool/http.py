@@ -121,9 +121,10 @@ class SaveRefused(SnaptoolError):
 
     exit_code = 1
 
-    def __init__(self, message: str, report: VerifyReport) -> None:
+    def __init__(self, message: str, report: VerifyReport, warnings: list[str] | None = None) -> None:
         super().__init__(message)
         self.report = report
+        self.warnings = list(warnings or [])
 
 
 class RestoreRefused(SnaptoolError):
@@ -132,9 +133,10 @@ class RestoreRefused(SnaptoolError):
 
     exit_code = 1
 
-    def __init__(self, message: str, report: VerifyReport) -> None:
+    def __init__(self, message: str, report: VerifyReport, warnings: list[str] | None = None) -> None:
         super().__init__(message)
         self.report = report
+        self.warnings = list(warnings or [])
 
 
 # ---------------------------------------------------------------------------
@@ -766,6 +768,7 @@ def save(
                 f"{action}: the archive from {conn.display} fails verify for "
                 f"{goal.describe()}; nothing saved",
                 report,
+                warnings,
             )
         _place(tmp, dest, force)
         tmp = None
@@ -915,7 +918,9 @@ def plan_restore(conn: Connection, path: str | os.PathLike[str], *, target: Targ
     plan = RestorePlan(name, report, server, _stat_key(st), st.st_size, token_type, warnings)
     if not report.ok:
         raise RestoreRefused(
-            f"{name}: not sent: {goal.describe()} would refuse it or crash restoring it", report
+            f"{name}: not sent: {goal.describe()} would refuse it or crash restoring it",
+            report,
+            warnings,
         )
     return plan
 

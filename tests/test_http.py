@@ -209,6 +209,9 @@ def _handler(fake: FakeNomad) -> type[BaseHTTPRequestHandler]:
                 return self._send(403, "Permission denied")
             if fake.put_mode == "html413":
                 return self._send(413, NGINX_413, "text/html")
+            if fake.put_mode == "hangup":  # the leader panicked
+                self.close_connection = True
+                return
             if fake.put_mode == "500":
                 return self._send(500, "failed to restore snapshot: something broke")
             self._send(200, b"", headers={"X-Nomad-Index": "99"})
@@ -698,3 +701,43 @@ def test_restore_file_changed_after_verify(fake, tmp_path: Path) -> None:
     with pytest.raises(snaphttp.InputError, match="changed since it was verified"):
         snaphttp.send_restore(conn, plan)
     assert state.puts == []
+
+
+@pytest.mark.parametrize("answer, words", [
+    ((500, "acl token lookup failed: missing secret id"), "ACLs are enabled and no token was given"),
+    ((404, "ACL token not found"), "does not know the token given"),
+    ((500, "acl token lookup failed: index error: UUID must be 36 characters"), "not valid"),
+    ((403, "Permission denied"), "permission denied (HTTP 403"),
+])
+def test_restore_token_problems_refused_before_sending(fake, answer, words: str) -> None:
+    state, addr = fake
+    state.token_self = answer
+    result = run("restore", "--yes", "--address", addr, str(OK_SNAP))
+    assert result.exit_code == 1
+    assert words in result.stderr and "management token" in result.stderr
+    assert state.puts == []
+
+
+def test_restore_target_never_overrides_the_server(fake) -> None:
+    """--target is a fallback: a 1.6.1 server is checked as 1.6.1 whatever it says."""
+    state, addr = fake
+    state.version = "1.6.1"
+    result = run("restore", "--yes", "--target", "2.0.5", "--address", addr, str(OK_SNAP))
+    assert result.exit_code == 1 and "type 30" in result.stdout and state.puts == []
+
+
+def test_restore_target_is_the_fallback(fake) -> None:
+    state, addr = fake
+    state.self_status = 403
+    result = run("restore", "--yes", "--target", "1.6.1", "--address", addr, str(OK_SNAP))
+    assert result.exit_code == 1 and "type 30" in result.stdout and state.puts == []
+    assert "as given by --target" in result.stderr
+
+
+def test_restore_server_hangs_up(fake) -> None:
+    state, addr = fake
+    state.put_mode = "hangup"
+    result = run("restore", "--yes", "--address", addr, str(OK_SNAP))
+    assert result.exit_code == 2
+    assert "closed the connection without answering" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
