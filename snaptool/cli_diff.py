@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import typer
 
+# Rich renders command help as markup: "[str]" would vanish, so it is escaped.
 HELP = """Compare two snapshot archives: metadata, per-type counts and sizes,
 objects added, removed and changed (by natural key), and changed fields.
 
@@ -29,8 +30,8 @@ printed: only that they changed.
 --json prints one object, schema "snaptool.diff/1" (fields are only added
 within a schema version):
 {"schema": "snaptool.diff/1", "same": bool,
- "filters": {"types": [str], "namespaces": [str], "ids": [str]},
- "a"/"b": {"file": str, "problems": [str],
+ "filters": {"types": \\[str], "namespaces": \\[str], "ids": \\[str]},
+ "a"/"b": {"file": str, "problems": \\[str],
            "meta": {"Version", "ID", "Index", "Term", "ConfigurationIndex",
                     "Size", "Servers": [{"ID", "Address", "Suffrage"}]} | null},
  "meta": [{"field": str, "a": any, "b": any}],
@@ -55,8 +56,8 @@ def register(app: typer.Typer) -> None:
 
 
 def diff_command(
-    a: str = typer.Argument(..., help="The first (older) archive."),
-    b: str = typer.Argument(..., help="The second (newer) archive."),
+    a: str = typer.Argument(..., metavar="A", help="The first (older) archive."),
+    b: str = typer.Argument(..., metavar="B", help="The second (newer) archive."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON (schema snaptool.diff/1)."),
     stat: bool = typer.Option(False, "--stat", help="Only the summary: metadata and per-type counts."),
     types: Optional[list[str]] = typer.Option(

@@ -410,3 +410,10 @@ def test_exit_2_on_trouble(workdir: Path) -> None:
     junk = write(workdir, "junk.snap", b"<html>not a snapshot</html>")
     assert cli(junk, good).exit_code == 2
     assert cli("--type", "NoSuchType", good, good).exit_code == 2
+
+
+def test_help_documents_the_schema() -> None:
+    result = runner.invoke(app, ["diff", "--help"])
+    assert result.exit_code == 0
+    for text in (SCHEMA, '"types": [str]', '"secret": true', "--stat", "--namespace"):
+        assert text in result.stdout
