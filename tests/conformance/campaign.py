@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import compare as C
+from . import known as K
 from . import mutate as M
 
 HERE = Path(__file__).resolve().parent
@@ -76,6 +77,7 @@ def campaign(a: argparse.Namespace) -> int:
     stats = Counter()
     by_class = defaultdict(Counter)
     sigs: dict[str, dict] = {}
+    findings = defaultdict(Counter)  # known finding (or "NEW") -> class -> count
     saved = Counter()
     t0 = time.time()
     log = open(a.log, "a") if a.log else None
@@ -106,6 +108,7 @@ def campaign(a: argparse.Namespace) -> int:
                 stats["disagree"] += 1
                 by_class[m.cls]["disagree"] += 1
                 sig = C.signature(m.cls, diff, res["nomad"], snap)
+                findings[K.classify(res["nomad"], snap, diff) or "NEW"][m.cls] += 1
                 g = sigs.setdefault(sig, {"count": 0, "examples": []})
                 g["count"] += 1
                 if len(g["examples"]) < 5:
@@ -136,6 +139,7 @@ def campaign(a: argparse.Namespace) -> int:
         "seconds": round(elapsed, 1),
         "jobs": a.jobs,
         "by_class": {k: dict(v) for k, v in sorted(by_class.items())},
+        "by_finding": {k: dict(v) for k, v in sorted(findings.items())},
         "groups": dict(sorted(sigs.items(), key=lambda kv: -kv[1]["count"])),
     }
     print(json.dumps(summary, indent=1))

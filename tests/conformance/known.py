@@ -44,6 +44,17 @@ FINDINGS = {
         "GNU format ('archive/tar: invalid tar header'); snaptool ignores the typeflag and "
         "accepts the entry"
     ),
+    "D6-meta-peers-base64": (
+        "Go decodes meta.json Peers ([]byte) with strict padded standard base64 (after dropping "
+        "CR/LF): the length must be a multiple of 4 and '=' may only end the text; snaptool's "
+        "base64.b64decode(validate=True) accepts excess padding, e.g. 28 characters + '==' "
+        "(Go: 'illegal base64 data at input byte 28')"
+    ),
+    "D7-meta-duplicate-key-type": (
+        "Go's json.Unmarshal decodes every occurrence of a duplicated key and fails if any of "
+        "them has the wrong type, even when a later one is right ({\"Version\":\"1\",\"Version\":1}, "
+        "Servers [{\"ID\":0,\"ID\":\"x\"}]); snaptool's json.loads keeps only the last value"
+    ),
 }
 
 
@@ -58,6 +69,12 @@ def classify(nomad: dict, snap: dict, diff: list[str]) -> str | None:
             and snap["archive_ok"]
         ):
             return "D5-gnu-sparse-typeflag"
+        err = nomad["archive_error"] or ""
+        if snap["archive_ok"] and "failed to decode snapshot metadata" in err:
+            if "illegal base64" in err:
+                return "D6-meta-peers-base64"
+            if "cannot unmarshal" in err:
+                return "D7-meta-duplicate-key-type"
         return None
     if nomad["ok"] and not snap["ok"]:
         stopped_early = (nomad.get("fsm_consumed") or 0) < (nomad.get("state_bytes") or 0)

@@ -36,6 +36,18 @@ for name, state in cases.items():
 # D5: typeflag S on meta.json
 ents = [M.Entry(e.name, M.header_for(s, e.name, len(e.data), typeflag=b"S" if e.name == "meta.json" else b"0"), e.data) for e in (s.member[n] for n in M.MEMBERS)]
 res["D5-gnu-sparse-typeflag"] = (gz(M.build_tar(ents)), False, "tt18 archive with meta.json's USTAR typeflag set to 'S' (checksum fixed)")
+m0 = s.member["meta.json"].data
+metas = {
+    "D6-meta-peers-base64-padding": (m0.replace(b'"Peers":"ka4xMjcuMC4wLjE6NDY0Nw=="', b'"Peers":"ka4xMjcuMC4wcuMC4wLjE6NDY0Nw=="'),
+                                     "Peers of 30 base64 characters: 28 data characters then == (Go: illegal base64 data at input byte 28)"),
+    "D7-meta-duplicate-key-type-error": (m0.replace(b'{"Version":1,', b'{"Version":"1","Version":1,'),
+                                         'a duplicated key whose first value has the wrong type ({"Version":"1","Version":1,...})'),
+    "D7-meta-duplicate-server-id": (m0.replace(b'"ID":"26fbb11c', b'"ID":0,"ID":"26fbb11c'),
+                                    'Configuration.Servers[0] with "ID":0 then "ID":"<uuid>"'),
+}
+for name, (meta, how) in metas.items():
+    assert meta != m0, name
+    res[name] = (gz(M.assemble(s, meta=meta, fix_size=False)), False, f"tt18 archive with meta.json: {how}; SHA256SUMS recomputed")
 for name, (data, plain, how) in res.items():
     p = OUT / (name + ".snap"); p.write_bytes(data)
     n = C.run_oracle(p, plain); sn = C.run_snaptool(p, plain)
