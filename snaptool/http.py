@@ -397,6 +397,11 @@ def _transport(exc: BaseException, action: str, conn: Connection, done: int | No
                 f"(NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_SKIP_VERIFY)"
             )
         return TransportError(f"{action}: cannot connect to {addr}: {_one_line(text)}")
+    if "certificate required" in text.lower() or "certificate_required" in text.lower():
+        return TransportError(
+            f"{action}: {addr} wants a client certificate: {_one_line(text)} "
+            f"(--client-cert and --client-key, or NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY)"
+        )
     return TransportError(f"{action}: connection to {addr} failed{after}: {_one_line(text)}")
 
 

@@ -9,11 +9,15 @@ was sent.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
 import re
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 import tracemalloc
@@ -219,20 +223,29 @@ def _handler(fake: FakeNomad) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture()
-def fake() -> Iterator[tuple[FakeNomad, str]]:
+@contextlib.contextmanager
+def serve_fake(tls: ssl.SSLContext | None = None) -> Iterator[tuple[FakeNomad, str]]:
     state = FakeNomad()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
     server.handle_error = lambda request, address: None  # clients hang up on purpose
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}"
+        scheme = "https" if tls is not None else "http"
+        yield state, f"{scheme}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture()
+def fake() -> Iterator[tuple[FakeNomad, str]]:
+    with serve_fake() as served:
+        yield served
 
 
 @pytest.fixture(autouse=True)
@@ -741,3 +754,90 @@ def test_restore_server_hangs_up(fake) -> None:
     assert result.exit_code == 2
     assert "closed the connection without answering" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------
+# TLS (NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY, NOMAD_SKIP_VERIFY)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (openssl CLI)."""
+    if not shutil.which("openssl"):
+        pytest.skip("the openssl command is not installed")
+    d = tmp_path_factory.mktemp("pki")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=30)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=snaptool test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for name, ext in (
+        ("server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"),
+        ("client", "extendedKeyUsage=clientAuth\n"),
+    ):
+        openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}.global.nomad")
+        (d / f"{name}.ext").write_text(ext)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    return d
+
+
+@pytest.fixture()
+def tls_fake(pki: Path) -> Iterator[tuple[FakeNomad, str]]:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki / "ca.pem"))
+    ctx.load_cert_chain(pki / "server.pem", pki / "server.key")
+    ctx.verify_mode = ssl.CERT_REQUIRED  # mutual TLS, as Nomad's verify_https_client
+    with serve_fake(ctx) as served:
+        yield served
+
+
+def test_tls_with_ca_and_client_certificate(tls_fake, pki: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    state, addr = tls_fake
+    monkeypatch.setenv("NOMAD_ADDR", addr)
+    monkeypatch.setenv("NOMAD_CACERT", str(pki / "ca.pem"))
+    monkeypatch.setenv("NOMAD_CLIENT_CERT", str(pki / "client.pem"))
+    monkeypatch.setenv("NOMAD_CLIENT_KEY", str(pki / "client.key"))
+    result = run("save", str(tmp_path / "a.snap"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "a.snap").read_bytes() == state.snapshot
+    result = run("restore", "--yes", str(tmp_path / "a.snap"))
+    assert result.exit_code == 0, result.output and len(state.puts) == 1
+
+
+def test_tls_unknown_ca(tls_fake, pki: Path, tmp_path: Path) -> None:
+    state, addr = tls_fake
+    result = run("save", "--address", addr, "--client-cert", str(pki / "client.pem"),
+                 "--client-key", str(pki / "client.key"), str(tmp_path / "a.snap"))
+    assert result.exit_code == 2
+    assert "TLS handshake" in result.stderr and "NOMAD_CACERT" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert listing(tmp_path) == []
+
+
+def test_tls_skip_verify(tls_fake, pki: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state, addr = tls_fake
+    monkeypatch.setenv("NOMAD_SKIP_VERIFY", "true")
+    result = run("save", "--address", addr, "--client-cert", str(pki / "client.pem"),
+                 "--client-key", str(pki / "client.key"), str(tmp_path / "a.snap"))
+    assert result.exit_code == 0, result.output
+
+
+def test_tls_no_client_certificate(tls_fake, pki: Path, tmp_path: Path) -> None:
+    state, addr = tls_fake
+    result = run("save", "--address", addr, "--ca-cert", str(pki / "ca.pem"), str(tmp_path / "a.snap"))
+    assert result.exit_code == 2
+    # TLS 1.3: an alert after the handshake; TLS 1.2: a failed handshake
+    assert ("client certificate" in result.stderr and "NOMAD_CLIENT_CERT" in result.stderr) or (
+        "TLS handshake" in result.stderr
+    )
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert listing(tmp_path) == []
+
+
+def test_tls_missing_certificate_file(tmp_path: Path) -> None:
+    result = run("save", "--address", "https://127.0.0.1:1", "--ca-cert", str(tmp_path / "nope.pem"),
+                 str(tmp_path / "a.snap"))
+    assert result.exit_code == 2 and "TLS settings" in result.stderr
