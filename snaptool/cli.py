@@ -318,6 +318,11 @@ _register_extensions()
 
 def run() -> None:
     """Console-script entry point."""
+    import signal
+
+    # A closed pipe (`snaptool state X | head`) ends us quietly, as it ends cat.
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         app()
     except BrokenPipeError:

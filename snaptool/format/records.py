@@ -82,7 +82,8 @@ class RecordType:
     backports: tuple[tuple[Version, Version], ...] = ()
     #: Fields that together identify one object (for diff and filters).
     key: tuple[str, ...] = ()
-    #: Fields holding secrets or key material (masked unless asked).
+    #: Fields holding secrets or key material (masked unless asked); a dotted
+    #: path reaches into nested maps and into every element of a list.
     secrets: tuple[str, ...] = ()
     note: str = ""
     aliases: tuple[str, ...] = field(default=())
@@ -137,11 +138,11 @@ def _rt(
 _NS_ID = ("Namespace", "ID")
 
 REGISTRY: tuple[RecordType, ...] = (
-    _rt(0, "Node", "0.1.0"),
+    _rt(0, "Node", "0.1.0", secrets=("SecretID",)),
     _rt(1, "Job", "0.1.0", key=_NS_ID),
     _rt(2, "Index", "0.1.0", key=("Key",)),
     _rt(3, "Eval", "0.1.0", key=_NS_ID),
-    _rt(4, "Alloc", "0.1.0", key=_NS_ID),
+    _rt(4, "Alloc", "0.1.0", key=_NS_ID, secrets=("SignedIdentities",)),
     _rt(
         5,
         "TimeTable",
@@ -192,7 +193,7 @@ REGISTRY: tuple[RecordType, ...] = (
     _rt(23, "VariablesQuota", "1.4.0", key=("Namespace",)),
     _rt(24, "RootKeyMeta", "1.4.0", written=("1.4.0", "1.8.99"), key=("KeyID",)),
     _rt(25, "ACLRole", "1.4.0"),
-    _rt(26, "ACLAuthMethod", "1.5.0", key=("Name",)),
+    _rt(26, "ACLAuthMethod", "1.5.0", key=("Name",), secrets=("Config.OIDCClientSecret",)),
     _rt(27, "ACLBindingRule", "1.5.0"),
     _rt(28, "NodePool", "1.6.0", key=("Name",)),
     _rt(
@@ -203,7 +204,17 @@ REGISTRY: tuple[RecordType, ...] = (
         key=("Namespace", "JobID", "Version"),
         note="also written by the backports 1.6.6+ and 1.7.3+",
     ),
-    _rt(30, "WrappedRootKeys", "1.9.0", key=("KeyID",), secrets=("WrappedKeys",)),
+    _rt(
+        30,
+        "WrappedRootKeys",
+        "1.9.0",
+        key=("KeyID",),
+        secrets=(
+            "WrappedKeys.KeyEncryptionKey",
+            "WrappedKeys.WrappedDataEncryptionKey",
+            "WrappedKeys.WrappedRSAKey",
+        ),
+    ),
     _rt(31, "HostVolumeSnapshot", "1.10.0", key=_NS_ID),
     _rt(64, "Namespace", "1.0.0", key=("Name",), note="Enterprise only before 1.0"),
     _rt(65, "SentinelPolicy", "0.7.0", edition="ent", key=("Name",)),

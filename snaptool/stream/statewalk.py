@@ -204,28 +204,31 @@ class StateWalker:
                         break
                     t = read(1)[0]
                     in_value = True
-                if t in decode_types:
-                    self._value = unpack()
-                else:
-                    skip()
+                try:
+                    if t in decode_types:
+                        self._value = unpack()
+                    else:
+                        skip()
+                except msgpack.OutOfData:
+                    break
+                except Exception as exc:  # noqa: BLE001 - msgpack raises several kinds
+                    self._fail(
+                        "state.undecodable",
+                        f"record {n} (type {t}) is not valid msgpack ({_why(exc)})",
+                        offset=start,
+                        record=n,
+                    )
+                    break
                 end = tell()
                 if not counts[t]:
                     first[t] = (n, start)
                 counts[t] += 1
                 sums[t] += end - start
-                if on_record is not None and (wanted is None or t in wanted):
-                    self._emit(on_record, n, t, start, end)
                 n += 1
                 in_value = False
-        except msgpack.OutOfData:
-            pass
-        except Exception as exc:  # noqa: BLE001 - msgpack raises several kinds
-            self._fail(
-                "state.undecodable",
-                f"record {n} (type {t}) is not valid msgpack ({_why(exc)})",
-                offset=start,
-                record=n,
-            )
+                if on_record is not None and (wanted is None or t in wanted):
+                    # outside the msgpack try: the caller's errors are its own
+                    self._emit(on_record, n - 1, t, start, end)
         finally:
             self.stats.records = n
             self._start, self._type, self._in_value = start, t, in_value
