@@ -841,3 +841,26 @@ def test_tls_missing_certificate_file(tmp_path: Path) -> None:
     result = run("save", "--address", "https://127.0.0.1:1", "--ca-cert", str(tmp_path / "nope.pem"),
                  str(tmp_path / "a.snap"))
     assert result.exit_code == 2 and "TLS settings" in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no unix sockets here")
+def test_unix_socket_address(tmp_path: Path) -> None:
+    import socketserver
+    import tempfile
+
+    state = FakeNomad()
+    sock_dir = tempfile.mkdtemp(prefix="snaptool-uds-", dir="/tmp")  # short: sun_path is 108 bytes
+    sock = os.path.join(sock_dir, "nomad.sock")
+    server = socketserver.ThreadingUnixStreamServer(sock, _handler(state))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        result = run("save", "--address", f"unix://{sock}", str(tmp_path / "a.snap"))
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "a.snap").read_bytes() == state.snapshot
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        shutil.rmtree(sock_dir, ignore_errors=True)
