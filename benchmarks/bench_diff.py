@@ -244,21 +244,31 @@ def main() -> None:
     ap.add_argument("--dir", help="keep the archives here (default: a temp dir, removed)")
     ap.add_argument("--only", choices=["scan", "stat", "diff"],
                     help="measure one mode (peak RSS then belongs to it alone)")
+    ap.add_argument("--generate", metavar="DIR", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    target = int(args.state_mib * (1 << 20))
+    if args.generate:
+        gen = Path(args.generate)
+        t0 = time.perf_counter()
+        count, size = write_archive(gen / "a.snap", records(random.Random(1), target), gen)
+        write_archive(gen / "b.snap", changed(random.Random(2), records(random.Random(1), target),
+                                              args.change_pct), gen)
+        print(f"generated A: {count} records, {size / (1 << 20):.1f} MiB state, "
+              f"{(gen / 'a.snap').stat().st_size / (1 << 20):.1f} MiB gzip; "
+              f"B: {(gen / 'b.snap').stat().st_size / (1 << 20):.1f} MiB gzip "
+              f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+        return
 
     tmp = Path(args.dir or tempfile.mkdtemp(prefix="bench-diff-"))
     tmp.mkdir(parents=True, exist_ok=True)
     a, b = tmp / "a.snap", tmp / "b.snap"
-    target = int(args.state_mib * (1 << 20))
     try:
-        t0 = time.perf_counter()
         if not a.exists() or not b.exists():
-            count, size = write_archive(a, records(random.Random(1), target), tmp)
-            write_archive(b, changed(random.Random(2), records(random.Random(1), target),
-                                     args.change_pct), tmp)
-            print(f"generated A: {count} records, {size / (1 << 20):.1f} MiB state, "
-                  f"{a.stat().st_size / (1 << 20):.1f} MiB gzip; B: {b.stat().st_size / (1 << 20):.1f} "
-                  f"MiB gzip ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+            # in a child: Linux carries ru_maxrss over fork and exec, so the
+            # measuring parent must stay small
+            subprocess.run([sys.executable, __file__, "--generate", str(tmp),
+                            "--state-mib", str(args.state_mib), "--change-pct", str(args.change_pct)],
+                           check=True)
         modes = [args.only] if args.only else ["scan", "stat", "diff"]
         results = {}
         for mode in modes:

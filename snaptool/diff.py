@@ -3,24 +3,26 @@
 Strategy (memory grows with the number of objects, never with their size,
 and no two decoded snapshots are ever held at once):
 
-* **Pass 1, A.** One streaming scan. Per record: the type byte decides
-  whether the record is in scope (``--type``); the natural key fields of the
-  registry (:attr:`RecordType.key`) are read from the top-level map with a
-  throw-away ``msgpack.Unpacker`` that skips every other value; the record's
-  value bytes are hashed. The index keeps ``hash(type, key) -> digest, record
-  number``: two 12-byte ``bytes`` per object (96 bits of SHA-256 of the key,
-  64 bits of the value's), about 140 bytes of memory each.
-* **Pass 1, B.** The same walk; each B record is looked up in A's index,
-  which is left as it is; a bitmap by A's record number marks the matches,
-  and a record whose digest differs becomes a *candidate* (a later
-  duplicate wins, as in Nomad's restore). Keys not in A are *added*;
-  unmatched A entries are *removed*.
-* **Pass 2.** A is scanned again to read the keys of removed records and to
-  copy the value bytes of candidates (up to ``max_pending`` bytes a round);
-  then B is scanned again and each candidate is decoded on both sides and
-  compared field by field, and both decodes are dropped at once. Candidates
-  whose decoded values are equal (Go maps are written in random key order,
-  integers in varying widths) are not changes. Over budget, pass 2 repeats.
+* **Pass 1, A.** One streaming scan. Per record in scope (``--type``): 96
+  bits of SHA-256 of the value bytes, plus the type byte, map to the record
+  number. Nothing is decoded: equal bytes mean an equal object, key included.
+  About 140 bytes of memory per object.
+* **Pass 1, B.** Per record: a byte-identical twin in A means unchanged (the
+  twin is marked in a bitmap by A's record number). Only the others, usually
+  few, are decoded, and only their natural key fields (the registry's
+  :attr:`RecordType.key`, read from the top-level map by a throw-away
+  ``msgpack.Unpacker`` that skips every other value); they are kept by key.
+* **Pass 2.** A is scanned again; its unmatched records are keyed the same
+  way: a key B also has makes a *candidate* pair, else the object was
+  *removed*; B's keys left over were *added*. The candidates' A bytes are
+  held (at most ``max_pending`` bytes a round; over budget, pass 2 repeats),
+  B is scanned again, and each pair is decoded and compared field by field
+  and dropped at once. A pair whose decoded values are equal (Go writes maps
+  in random key order, integers in varying widths) is not a change.
+
+Duplicate keys within one archive (Nomad never writes them; its restore
+keeps the last) are compared best-effort: a byte-identical twin counts as
+seen, other duplicates may show as an extra added or removed object.
 
 So archives that differ only in packaging (gzip bytes, tar mtimes, the
 SHA256SUMS line order, record order within a type, Go map order inside a
@@ -677,13 +679,15 @@ def _key_hash(number: int, key: dict[str, Any]) -> bytes:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()[:12]
 
 
-def _digest(raw: bytes) -> bytes:
-    # SHA-256 is the fastest hashlib digest with SHA extensions (PERF.md)
-    return hashlib.sha256(raw).digest()[:8]
+def _digest(number: int, raw: bytes) -> bytes:
+    """96 bits of SHA-256 of the value, and the type byte: a record's identity
+    in pass 1. (SHA-256 is the fastest hashlib digest with SHA extensions.)"""
+    return hashlib.sha256(raw).digest()[:12] + _TYPE_BYTES[number]
 
 
-#: an index entry: 64 bits of the value's SHA-256, A's record number
-_REC = struct.Struct("<8sI")
+_TYPE_BYTES = [bytes((i,)) for i in range(256)]
+
+
 
 
 def _read(path: str, on_record: Callable[[RecordEvent], None], limits: Limits) -> ArchiveScan:
@@ -745,71 +749,68 @@ def diff(
 ) -> DiffReport:
     """Compare archive A with archive B (see the module notes).
 
-    ``types``, ``namespaces`` and ``ids`` restrict the objects compared
-    (``ids`` are shell patterns matched against each key value and the
-    joined id). ``fields=False`` skips the field lists (``--stat``).
+    ``types``, ``namespaces`` and ``ids`` restrict the objects compared:
+    ``namespaces`` keeps objects whose ``Namespace`` field (a Namespace
+    record's ``Name``) is one of them, so types without one drop out;
+    ``ids`` are shell patterns matched against each key value and the joined
+    id. ``fields=False`` skips the field lists (``--stat``).
     ``max_pending`` bounds the value bytes of A held at once in pass 2.
     """
     pa, pb = os.fspath(path_a), os.fspath(path_b)
     scope = _Scope(types, tuple(namespaces), tuple(ids))
 
-    # pass 1, A: hash(type, key) -> digest + record number
-    index: dict[bytes, bytes] = {}
-    ordinals: dict[int, int] = {}
+    # pass 1, A: value digest -> record number. Equal bytes mean an equal
+    # object (the key is read from those bytes), so no key is decoded here.
+    seen_a: dict[bytes, int] = {}
+    twins: list[int] = []  # earlier copies of a byte-identical record
 
     def index_a(ev: RecordEvent) -> None:
-        if not scope.wants_type(ev.type):
-            return
-        n = ordinals[ev.type] = ordinals.get(ev.type, -1) + 1
-        key = scope.key_of(ev.type, ev.raw or b"", n)
-        if key is None:
-            return
-        index[_key_hash(ev.type, key)] = _REC.pack(_digest(ev.raw or b""), ev.index)
+        if scope.wants_type(ev.type):
+            d = _digest(ev.type, ev.raw or b"")
+            prev = seen_a.get(d)
+            if prev is not None:
+                twins.append(prev)
+            seen_a[d] = ev.index
 
     scan_a = _read(pa, index_a, limits)
     side_a = _side(pa, scan_a)
 
-    # pass 1, B: match against A's index, which is never rewritten (no churn
-    # in the allocator); a bitmap by A's record number marks what B has.
-    # Keys not in A are added; a later duplicate wins, as in Nomad's restore.
+    # pass 1, B: a record with a byte-identical twin in A is unchanged (the
+    # twin is marked in a bitmap by A's record number); the others, usually
+    # few, are keyed and kept: changed or added, as pass 2 will tell.
     matched = bytearray(scan_a.state.records if scan_a.state else 0)
-    candidates: dict[int, int] = {}  # A record number -> B record number
-    added: dict[bytes, ObjectChange] = {}
-    ordinals.clear()
+    for ia in twins:
+        matched[ia] = 1
+    unmatched_b: dict[bytes, tuple[int, int, int, dict[str, Any]]] = {}
+    ordinals: dict[int, int] = {}
 
     def index_b(ev: RecordEvent) -> None:
         if not scope.wants_type(ev.type):
             return
         n = ordinals[ev.type] = ordinals.get(ev.type, -1) + 1
+        ia = seen_a.get(_digest(ev.type, ev.raw or b""))
+        if ia is not None:
+            matched[ia] = 1
+            return
         key = scope.key_of(ev.type, ev.raw or b"", n)
-        if key is None:
-            return
-        h = _key_hash(ev.type, key)
-        entry = index.get(h)
-        if entry is None:
-            added[h] = ObjectChange("added", ev.type, key, None, ev.size)
-            return
-        digest, ia = _REC.unpack(entry)
-        matched[ia] = 1
-        if digest != _digest(ev.raw or b""):
-            candidates[ia] = ev.index
-        else:
-            candidates.pop(ia, None)
+        if key is not None:
+            unmatched_b[_key_hash(ev.type, key)] = (ev.index, ev.type, ev.size, key)
 
     scan_b = _read(pb, index_b, limits)
     side_b = _side(pb, scan_b)
+    seen_a.clear()
 
-    # between the passes: removed records, by record number
-    removed_at = {ia for _, ia in map(_REC.unpack, index.values()) if not matched[ia]}
-    index.clear()
-    del matched
-
-    objects: list[ObjectChange] = list(added.values())
-    added.clear()
-    hash_a = scan_a.hashes.get("state.bin")
-    hash_b = scan_b.hashes.get("state.bin")
-    objects += _pass2(
-        pa, pb, scope, removed_at, candidates, fields, max_pending, limits, hash_a, hash_b
+    objects = _pass2(
+        pa,
+        pb,
+        scope,
+        matched,
+        unmatched_b,
+        fields,
+        max_pending,
+        limits,
+        scan_a.hashes.get("state.bin"),
+        scan_b.hashes.get("state.bin"),
     )
     objects.sort(key=ObjectChange.sort_key)
 
@@ -831,47 +832,60 @@ def _pass2(
     pa: str,
     pb: str,
     scope: _Scope,
-    removed_at: set[int],
-    candidates: dict[int, int],
+    matched: bytearray,
+    unmatched_b: dict[bytes, tuple[int, int, int, dict[str, Any]]],
     fields: bool,
     max_pending: int,
     limits: Limits,
     hash_a: str | None,
     hash_b: str | None,
 ) -> list[ObjectChange]:
+    """Key A's unmatched records: a key B also has is a candidate, else the
+    object was removed; B's keys left over were added. Then decode and compare
+    each candidate pair, holding at most ``max_pending`` bytes of A at once."""
     out: list[ObjectChange] = []
-    todo = sorted(candidates)
-    first = True
-    while first or todo:
-        # A: keys of removed records (first round), value bytes of candidates
+    if all(matched) and not unmatched_b:
+        return out
+    candidates: dict[int, tuple[int, dict[str, Any]]] = {}  # A no. -> B no., key
+    todo: set[int] | None = None  # None: the first round, which finds them
+    while todo is None or todo:
+        first = todo is None
         pending: dict[int, tuple[int, int, dict[str, Any], bytes]] = {}  # B no. -> ...
         budget = [max_pending]
-        wanted = set(todo)
-        later: list[int] = []
+        later: set[int] = set()
         ordinals: dict[int, int] = {}
 
         def on_a(ev: RecordEvent) -> None:
             if not scope.wants_type(ev.type):
                 return
             n = ordinals[ev.type] = ordinals.get(ev.type, -1) + 1
+            if matched[ev.index]:
+                return
             raw = ev.raw or b""
-            if first and ev.index in removed_at:
+            if first:
                 key = scope.key_of(ev.type, raw, n)
-                if key is not None:
-                    out.append(ObjectChange("removed", ev.type, key, ev.size, None))
-            if ev.index in wanted:
-                if pending and budget[0] < len(raw):
-                    later.append(ev.index)
+                if key is None:
                     return
-                budget[0] -= len(raw)
-                key = scope.key_of(ev.type, raw, n) or {}
-                pending[candidates[ev.index]] = (ev.type, ev.size, key, raw)
+                other = unmatched_b.pop(_key_hash(ev.type, key), None)
+                if other is None:
+                    out.append(ObjectChange("removed", ev.type, key, ev.size, None))
+                    return
+                candidates[ev.index] = (other[0], key)
+            elif ev.index not in todo:
+                return
+            if pending and budget[0] < len(raw):
+                later.add(ev.index)
+                return
+            budget[0] -= len(raw)
+            ib, key = candidates[ev.index]
+            pending[ib] = (ev.type, ev.size, key, raw)
 
-        if first and not removed_at and not todo:
-            break
         got = _read(pa, on_a, limits)
         _same_file(pa, got, hash_a)
-        first = False
+        if first:
+            for _, number, size, key in unmatched_b.values():
+                out.append(ObjectChange("added", number, key, None, size))
+            unmatched_b.clear()
         todo = later
         if not pending:
             continue
@@ -881,11 +895,11 @@ def _pass2(
             if item is None:
                 return
             number, size_a, key, raw_a = item
-            secrets = secrets_for(number)
-            changes = diff_values(_decode(raw_a), _decode(ev.raw or b""), secrets)
+            changes = diff_values(_decode(raw_a), _decode(ev.raw or b""), secrets_for(number))
             if changes:
-                out.append(ObjectChange("changed", number, key, size_a, ev.size,
-                                        changes if fields else []))
+                out.append(
+                    ObjectChange("changed", number, key, size_a, ev.size, changes if fields else [])
+                )
 
         got = _read(pb, on_b, limits)
         _same_file(pb, got, hash_b)
