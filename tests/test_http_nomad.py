@@ -227,3 +227,11 @@ def test_missing_digest_via_proxy_warns_but_saves(source: NomadAgent, tmp_path: 
     assert result.exit_code == 0, result.output
     assert "no Digest header" in result.stderr
     assert listing(tmp_path) == ["a.snap"]
+
+
+def test_save_stale_and_region(source: NomadAgent, tmp_path: Path) -> None:
+    result = run("save", "--stale", "--region", "global", "--address", source.addr, str(tmp_path / "a.snap"))
+    assert result.exit_code == 0, result.output
+    result = run("save", "--region", "mars", "--address", source.addr, str(tmp_path / "b.snap"))
+    assert result.exit_code == 1 and "No path to region" in result.stderr, result.output
+    assert listing(tmp_path) == ["a.snap"]
