@@ -71,7 +71,9 @@ only ever added within a schema version::
               "type": int, "name": str,  # record type number and name
               "key": {field: value},      # the natural key ({} for singletons;
                                           # {"#": n} when the key is missing)
-              "id": str,                  # key values joined by "/"
+              "id": str,                  # key values joined by "/" ("#n"
+                                          # for the n-th record of a type
+                                          # without its key fields)
               "size": {"a": int | null, "b": int | null},
               "changes": [CHANGE]}        # only for "changed"
     CHANGE = {"path": str, "op": "changed" | "added" | "removed" | "reordered",
@@ -451,6 +453,7 @@ def pick(raw: bytes, names: frozenset[str]) -> dict[str, Any] | None:
 def parse_types(values: Iterable[str]) -> frozenset[int]:
     """``--type`` values: names (any case, Nomad's or registry aliases) or numbers."""
     by_name = {rt.name.lower(): rt.number for rt in REGISTRY}
+    by_name.update({a.lower(): rt.number for rt in REGISTRY for a in rt.aliases})
     out = set()
     for text in values:
         for part in text.split(","):
@@ -522,6 +525,8 @@ class ObjectChange:
 
     @property
     def id(self) -> str:
+        if "#" in self.key:  # no natural key: the record's place among its type
+            return f"#{self.key['#']}"
         return "/".join(str(v) for v in self.key.values())
 
     def sort_key(self) -> tuple[Any, ...]:

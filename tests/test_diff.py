@@ -417,3 +417,32 @@ def test_help_documents_the_schema() -> None:
     assert result.exit_code == 0
     for text in (SCHEMA, '"types": [str]', '"secret": true', "--stat", "--namespace"):
         assert text in result.stdout
+
+
+def test_meta_only_difference_is_content(base: tuple[bytes, list[Record]], workdir: Path) -> None:
+    meta_raw, records = base
+    meta = SnapshotMeta.parse(meta_raw)
+    meta.Index += 5
+    a = write(workdir, "meta-a.snap", build(meta_raw, records))
+    b = write(workdir, "meta-b.snap", build(go_json(meta), records))
+    r = diff(a, b)
+    assert not r.objects and [m.field for m in r.meta] == ["Index"] and not r.same
+    assert cli(a, b).exit_code == 1
+    assert cli("--type", "Job", a, b).exit_code == 0  # objects in scope only
+
+
+def test_keyless_and_singleton_records(base: tuple[bytes, list[Record]], workdir: Path) -> None:
+    meta_raw, records = base
+    extra_a = [(2, pack({"Value": 1})), (14, pack({"ClusterID": "c1", "CreateTime": 1}))]
+    extra_b = [(2, pack({"Value": 2})), (14, pack({"ClusterID": "c2", "CreateTime": 1}))]
+    rest = [(t, raw) for t, raw in records if t != 14]
+    a = write(workdir, "keyless-a.snap", build(meta_raw, rest + extra_a))
+    b = write(workdir, "keyless-b.snap", build(meta_raw, rest + extra_b))
+    r = diff(a, b)
+    got = {(o.name, o.id): o for o in r.objects}
+    n = sum(1 for t, _ in rest if t == 2)
+    index = got[("Index", f"#{n}")]
+    assert index.key == {"#": n} and index.changes[0].path == "Value"
+    cluster = got[("ClusterMetadata", "")]
+    assert cluster.key == {} and [c.path for c in cluster.changes] == ["ClusterID"]
+    assert "~ ClusterMetadata\n" in cli(a, b).stdout
