@@ -15,6 +15,7 @@ from .format.sums import MAX_LINE, SumsScanError, scan_line, split_lines
 from .format.tar import go_header
 from .meta import MetaError, SnapshotMeta, go_json
 from .stream.reader import MEMBERS, ArchiveScan
+from .stream.statewalk import TypeStats
 
 __all__ = ["Target", "check", "verdict_ok"]
 
@@ -324,13 +325,18 @@ def _check_types(scan: ArchiveScan, target: Target) -> None:
     if state is None:
         return
     where = target.describe()
-    for number, stats in sorted(state.types.items(), key=lambda kv: kv[1].first_index):
+    seen = list(state.types.items())
+    if state.pending is not None and state.pending[0] not in state.types:
+        # the walk stopped inside the first record of this type: judge the type too
+        number, index, offset = state.pending
+        seen.append((number, TypeStats(0, 0, index, offset)))
+    for number, stats in sorted(seen, key=lambda kv: kv[1].first_index):
         rt = by_number(number)
         behaviour = rt.behaviour(target.version, target.edition) if rt else "error"  # type: ignore[arg-type]
         if behaviour in ("restore", "discard"):
             continue
         common = dict(member="state.bin", offset=stats.first_offset, record=stats.first_index)
-        count = f"{stats.count} record{'s' if stats.count != 1 else ''}"
+        count = f"{max(stats.count, 1)} record{'s' if stats.count > 1 else ''}"
         if rt is None:
             scan.report(
                 Finding(
@@ -352,14 +358,28 @@ def _check_types(scan: ArchiveScan, target: Target) -> None:
                 )
             )
         elif behaviour == "abort":
+            # Nomad never reads past this record's type byte: what follows is
+            # not judged.
+            scan.findings[:] = [
+                f
+                for f in scan.findings
+                if not (
+                    f.member == "state.bin"
+                    and f.code.startswith("state.")
+                    and f.offset is not None
+                    and f.offset >= stats.first_offset
+                )
+            ]
             scan.report(
                 Finding(
                     "state.aborting-type",
-                    f"record type {number} {rt.name} ({count}): {where} stops the restore "
-                    "here without an error, silently dropping every later record",
+                    f"record type {number} {rt.name} ({count}): {where}'s restore stops "
+                    "at this record before committing: it reports success but applies "
+                    "none of the archive's records",
                     **common,  # type: ignore[arg-type]
                 )
             )
+            return
         elif target.version < rt.restore[0][0]:
             scan.report(
                 Finding(

@@ -205,12 +205,13 @@ def _render_verify(report: Any, strict: bool) -> None:
     elif report.ok:
         head = f"{report.path}: FAIL (strict): {warnings} warning{'s' if warnings != 1 else ''}"
     else:
-        rejects = [f for f in findings if f.severity == "reject"]
-        head = (
-            f"{report.path}: FAIL: Nomad's reader rejects it"
-            if rejects
-            else f"{report.path}: FAIL: {who} would refuse it or crash restoring it"
-        )
+        failing = {f.code for f in findings if f.severity in ("reject", "restore")}
+        if any(f.severity == "reject" for f in findings):
+            head = f"{report.path}: FAIL: Nomad's reader rejects it"
+        elif failing == {"state.aborting-type"}:
+            head = f"{report.path}: FAIL: {who} would report success but restore nothing"
+        else:
+            head = f"{report.path}: FAIL: {who} would refuse it or crash restoring it"
     typer.echo(head)
     for f in findings:
         where = f.location()

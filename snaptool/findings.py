@@ -77,13 +77,16 @@ CODES: dict[str, tuple[Severity, str]] = {
     "state.empty": ("restore", "state.bin holds no snapshot header"),
     "state.bad-header": ("restore", "state.bin does not start with a header map"),
     "state.header-noncanonical": ("warning", "state.bin header is not 0x80"),
-    "state.consul": ("restore", "state.bin holds Consul state, not Nomad's"),
+    "state.consul": ("warning", "state.bin's header looks like Consul's"),
     "state.truncated": ("restore", "state.bin ends inside a record"),
     "state.undecodable": ("restore", "a record's value is not valid msgpack"),
     "state.unknown-type": ("restore", "a record type the target Nomad does not know"),
     "state.fatal-type": ("restore", "a record type the target's restore fails on"),
     "state.enterprise-type": ("restore", "an Enterprise-only record type on CE"),
-    "state.aborting-type": ("restore", "a record type that silently ends restore"),
+    "state.aborting-type": (
+        "restore",
+        "a record type at which restore reports success but applies nothing",
+    ),
     "state.record-too-large": ("reject", "a record passes the record size limit"),
     "state.past-meta-size": ("warning", "record walk stopped where meta Size ends"),
     # raft snapshot directories

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -48,6 +49,21 @@ _SERVER_FIELDS = {"Suffrage": "int", "ID": "string", "Address": "string"}
 
 SUFFRAGE = {0: "Voter", 1: "Nonvoter", 2: "Staging"}
 
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+class _Object(dict):  # type: ignore[type-arg]
+    """A JSON object that remembers every key/value pair, duplicates included:
+    Go decodes each occurrence in turn, so each one must fit the field."""
+
+    pairs: list[tuple[str, Any]]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object(pairs)
+    obj.pairs = pairs
+    return obj
+
 
 class MetaError(ValueError):
     """meta.json that Go's ``json.Unmarshal`` refuses."""
@@ -63,14 +79,15 @@ def _fold(key: str) -> str:
     return key.replace("\u212a", "k").replace("\u017f", "s").lower()
 
 
-def _match(obj: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
-    """Pick the fields out of a decoded JSON object as Go would."""
-    out: dict[str, Any] = {}
+def _match(obj: dict[str, Any], fields: dict[str, str]) -> list[tuple[str, Any]]:
+    """Pick the fields out of a decoded JSON object as Go would: every
+    occurrence, in order (the last one wins, but each must decode)."""
+    out: list[tuple[str, Any]] = []
     folded = {_fold(name): name for name in fields}
-    for key, value in obj.items():
+    for key, value in getattr(obj, "pairs", obj.items()):
         name = key if key in fields else folded.get(_fold(key))
         if name is not None:
-            out[name] = value
+            out.append((name, value))
     return out
 
 
@@ -97,8 +114,12 @@ def _convert(value: Any, kind: str, path: str) -> Any:
     if kind == "bytes":
         if not isinstance(value, str) or isinstance(value, _Number):
             raise MetaError(f"cannot unmarshal {_json_kind(value)} into {path} of type []uint8")
+        # Go's base64.StdEncoding: CR and LF are skipped; the rest must be whole
+        # four-character quanta, with "=" padding only at the very end.
+        cleaned = value.replace("\r", "").replace("\n", "")
+        if len(cleaned) % 4 or not _BASE64.fullmatch(cleaned):
+            raise MetaError(f"illegal base64 data in {path}")
         try:
-            cleaned = value.replace("\r", "").replace("\n", "")
             return base64.b64decode(cleaned.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError):
             raise MetaError(f"illegal base64 data in {path}") from None
@@ -167,7 +188,7 @@ class SnapshotMeta:
                     meta.folded_keys.append(key)
                 else:
                     meta.unknown_keys.append(key)
-        for name, value in _match(obj, _FIELDS).items():
+        for name, value in _match(obj, _FIELDS):
             kind = _FIELDS[name]
             path = f"Go struct field SnapshotMeta.{name}"
             if kind == "configuration":
@@ -184,9 +205,14 @@ class SnapshotMeta:
                 f"cannot unmarshal {_json_kind(value)} into Go struct field "
                 "SnapshotMeta.Configuration of type raft.Configuration"
             )
-        servers = _match(value, {"Servers": "servers"}).get("Servers", ...)
-        if servers is ... :
+        matched = _match(value, {"Servers": "servers"})
+        for _, candidate in matched[:-1]:
+            self._servers(candidate)  # earlier occurrences must decode too
+        if not matched:
             return
+        self._servers(matched[-1][1])
+
+    def _servers(self, servers: Any) -> None:
         if servers is None:
             self.Servers = None
             return
@@ -207,7 +233,7 @@ class SnapshotMeta:
                 )
             values = {
                 name: _convert(v, _SERVER_FIELDS[name], f"Go struct field Server.{name}")
-                for name, v in _match(item, _SERVER_FIELDS).items()
+                for name, v in _match(item, _SERVER_FIELDS)
                 if v is not None
             }
             parsed.append(Server(**values))
@@ -277,6 +303,7 @@ def _loads(data: bytes) -> Any:
     try:
         return json.loads(
             text,
+            object_pairs_hook=_object,
             parse_int=_Number,
             parse_float=_Number,
             parse_constant=_reject_constant,

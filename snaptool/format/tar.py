@@ -148,6 +148,12 @@ def parse_header(block: bytes) -> TarHeader:
     if prefix:
         name = prefix + b"/" + name
     typeflag = fields.typeflag
+    if typeflag == b"S":
+        # GNU sparse: Go rejects it outside the GNU format and reads a sparse
+        # map inside it, which snaptool does not model (Nomad never writes one).
+        raise TarHeaderError(
+            "GNU sparse entry" + ("" if fmt == "gnu" else " outside the GNU format")
+        )
     if typeflag == b"\x00":
         typeflag = b"5" if name.endswith(b"/") else b"0"
     size = _numeric(fields.size)

@@ -56,6 +56,8 @@ class StateStats:
     types: dict[int, TypeStats] = field(default_factory=dict)
     #: the walk reached a clean end (a type byte position at end of data)
     complete: bool = False
+    #: (type, record index, offset) of a record the walk stopped inside
+    pending: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,23 +158,29 @@ class StateWalker:
         if self._keep_raw:
             del self._raw[:size]
             self._raw_base = size
-        if not isinstance(header, dict) and header is not None:
+        # Nomad decodes the header into an empty struct: a map (any keys), an
+        # array (any elements) or nil all decode; anything else fails.
+        if not isinstance(header, (dict, list)) and header is not None:
             self._fail(
                 "state.bad-header",
-                f"the header is a msgpack {type(header).__name__}, Nomad decodes it into "
-                "an empty struct and needs a map",
+                f"the header is a msgpack {type(header).__name__}; Nomad decodes it into "
+                "an empty struct, which needs a map, an array or nil",
                 offset=0,
             )
             return False
         if isinstance(header, dict) and b"LastIndex" in header:
-            self._fail(
-                "state.consul",
-                "the header is Consul's ({LastIndex: ...}): this state.bin holds Consul "
-                "records, which Nomad's restore cannot use",
-                offset=0,
+            # Only a hint: Nomad ignores the header's keys, and the records
+            # decide (Consul's fail Nomad's typed restore; see Limitations).
+            self._report(
+                Finding(
+                    "state.consul",
+                    "the header looks like Consul's ({LastIndex: ...}): is this a Consul "
+                    "snapshot? Consul records do not restore into Nomad",
+                    member="state.bin",
+                    offset=0,
+                )
             )
-            return False
-        if size != 1 or header != {}:
+        elif size != 1 or header != {}:
             self._report(
                 Finding(
                     "state.header-noncanonical",
@@ -212,6 +220,7 @@ class StateWalker:
                 except msgpack.OutOfData:
                     break
                 except Exception as exc:  # noqa: BLE001 - msgpack raises several kinds
+                    self.stats.pending = (t, n, start)
                     self._fail(
                         "state.undecodable",
                         f"record {n} (type {t}) is not valid msgpack ({_why(exc)})",
@@ -280,6 +289,7 @@ class StateWalker:
                 )
             return stats
         if self._in_value:
+            stats.pending = (self._type, stats.records, self._start)
             got = self._fed - self._start - 1
             what = "no value after it" if got == 0 else f"only {got} bytes of its value"
             self._fail(
