@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -60,18 +60,18 @@ def diff_command(
     b: str = typer.Argument(..., metavar="B", help="The second (newer) archive."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON (schema snaptool.diff/1)."),
     stat: bool = typer.Option(False, "--stat", help="Only the summary: metadata and per-type counts."),
-    types: Optional[list[str]] = typer.Option(
+    types: list[str] | None = typer.Option(
         None, "--type", "-t", help="Only this record type (name or number; repeat or comma-separate)."
     ),
-    namespaces: Optional[list[str]] = typer.Option(
-        None, "--namespace", "-n", help="Only objects in this namespace (repeatable)."
+    namespaces: list[str] | None = typer.Option(
+        None, "--namespace", "-n", help="Only objects in this namespace (repeatable); types without one (Index, Node, ...) are left out, a Namespace record counts by its Name."
     ),
-    ids: Optional[list[str]] = typer.Option(
+    ids: list[str] | None = typer.Option(
         None,
         "--id",
         help="Only objects whose key value or id (e.g. default/web) matches this shell pattern (repeatable).",
     ),
-    color: Optional[bool] = typer.Option(
+    color: bool | None = typer.Option(
         None, "--color/--no-color", help="Colour the output (default: when stdout is a terminal)."
     ),
 ) -> None:

@@ -315,9 +315,12 @@ def _list_key(a: list[Any], b: list[Any]) -> str | None:
     if not items or not all(isinstance(x, dict) for x in items):
         return None
     for name in _LIST_KEYS:
-        if all(isinstance(x.get(name), str) for x in items):
-            if len({x[name] for x in a}) == len(a) and len({x[name] for x in b}) == len(b):
-                return name
+        if (
+            all(isinstance(x.get(name), str) for x in items)
+            and len({x[name] for x in a}) == len(a)
+            and len({x[name] for x in b}) == len(b)
+        ):
+            return name
     return None
 
 
@@ -805,17 +808,8 @@ def diff(
     side_b = _side(pb, scan_b)
     seen_a.clear()
 
-    objects = _pass2(
-        pa,
-        pb,
-        scope,
-        matched,
-        unmatched_b,
-        fields,
-        max_pending,
-        limits,
-        scan_a.hashes.get("state.bin"),
-        scan_b.hashes.get("state.bin"),
+    objects = _Pass2(scope, matched, unmatched_b, fields, max_pending).run(
+        pa, pb, limits, scan_a.hashes.get("state.bin"), scan_b.hashes.get("state.bin")
     )
     objects.sort(key=ObjectChange.sort_key)
 
@@ -833,82 +827,91 @@ def diff(
     )
 
 
-def _pass2(
-    pa: str,
-    pb: str,
-    scope: _Scope,
-    matched: bytearray,
-    unmatched_b: dict[bytes, tuple[int, int, int, dict[str, Any]]],
-    fields: bool,
-    max_pending: int,
-    limits: Limits,
-    hash_a: str | None,
-    hash_b: str | None,
-) -> list[ObjectChange]:
+Pending = dict[int, tuple[int, int, dict[str, Any], bytes]]  # B no. -> type, size, key, A bytes
+
+
+class _Pass2:
     """Key A's unmatched records: a key B also has is a candidate, else the
     object was removed; B's keys left over were added. Then decode and compare
-    each candidate pair, holding at most ``max_pending`` bytes of A at once."""
-    out: list[ObjectChange] = []
-    if all(matched) and not unmatched_b:
-        return out
-    candidates: dict[int, tuple[int, dict[str, Any]]] = {}  # A no. -> B no., key
-    todo: set[int] | None = None  # None: the first round, which finds them
-    while todo is None or todo:
-        first = todo is None
-        pending: dict[int, tuple[int, int, dict[str, Any], bytes]] = {}  # B no. -> ...
-        budget = [max_pending]
-        later: set[int] = set()
-        ordinals: dict[int, int] = {}
+    each candidate pair, holding at most ``max_pending`` bytes of A at once
+    (one round per budget's worth)."""
 
-        def on_a(ev: RecordEvent) -> None:
-            if not scope.wants_type(ev.type):
-                return
-            n = ordinals[ev.type] = ordinals.get(ev.type, -1) + 1
-            if matched[ev.index]:
-                return
-            raw = ev.raw or b""
-            if first:
-                key = scope.key_of(ev.type, raw, n)
-                if key is None:
-                    return
-                other = unmatched_b.pop(_key_hash(ev.type, key), None)
-                if other is None:
-                    out.append(ObjectChange("removed", ev.type, key, ev.size, None))
-                    return
-                candidates[ev.index] = (other[0], key)
-            elif ev.index not in todo:
-                return
-            if pending and budget[0] < len(raw):
-                later.add(ev.index)
-                return
-            budget[0] -= len(raw)
-            ib, key = candidates[ev.index]
-            pending[ib] = (ev.type, ev.size, key, raw)
+    def __init__(
+        self,
+        scope: _Scope,
+        matched: bytearray,
+        unmatched_b: dict[bytes, tuple[int, int, int, dict[str, Any]]],
+        fields: bool,
+        max_pending: int,
+    ) -> None:
+        self.scope, self.matched, self.unmatched_b = scope, matched, unmatched_b
+        self.fields, self.max_pending = fields, max_pending
+        self.out: list[ObjectChange] = []
+        self.candidates: dict[int, tuple[int, dict[str, Any]]] = {}  # A no. -> B no., key
+        self.todo: set[int] | None = None  # None: the first round, which finds them
+        self._reset()
 
-        got = _read(pa, on_a, limits)
-        _same_file(pa, got, hash_a)
-        if first:
-            for _, number, size, key in unmatched_b.values():
-                out.append(ObjectChange("added", number, key, None, size))
-            unmatched_b.clear()
-        todo = later
-        if not pending:
-            continue
+    def _reset(self) -> None:
+        self.pending: Pending = {}
+        self.budget = self.max_pending
+        self.later: set[int] = set()
+        self.ordinals: dict[int, int] = {}
 
-        def on_b(ev: RecordEvent) -> None:
-            item = pending.pop(ev.index, None)
-            if item is None:
+    def on_a(self, ev: RecordEvent) -> None:
+        if not self.scope.wants_type(ev.type):
+            return
+        n = self.ordinals[ev.type] = self.ordinals.get(ev.type, -1) + 1
+        if self.matched[ev.index]:
+            return
+        raw = ev.raw or b""
+        if self.todo is None:
+            key = self.scope.key_of(ev.type, raw, n)
+            if key is None:
                 return
-            number, size_a, key, raw_a = item
-            changes = diff_values(_decode(raw_a), _decode(ev.raw or b""), secrets_for(number))
-            if changes:
-                out.append(
-                    ObjectChange("changed", number, key, size_a, ev.size, changes if fields else [])
-                )
+            other = self.unmatched_b.pop(_key_hash(ev.type, key), None)
+            if other is None:
+                self.out.append(ObjectChange("removed", ev.type, key, ev.size, None))
+                return
+            self.candidates[ev.index] = (other[0], key)
+        elif ev.index not in self.todo:
+            return
+        if self.pending and self.budget < len(raw):
+            self.later.add(ev.index)
+            return
+        self.budget -= len(raw)
+        ib, key = self.candidates[ev.index]
+        self.pending[ib] = (ev.type, ev.size, key, raw)
 
-        got = _read(pb, on_b, limits)
-        _same_file(pb, got, hash_b)
-    return out
+    def after_a(self) -> None:
+        if self.todo is None:
+            for _, number, size, key in self.unmatched_b.values():
+                self.out.append(ObjectChange("added", number, key, None, size))
+            self.unmatched_b.clear()
+        self.todo = self.later
+
+    def on_b(self, ev: RecordEvent) -> None:
+        item = self.pending.pop(ev.index, None)
+        if item is None:
+            return
+        number, size_a, key, raw_a = item
+        changes = diff_values(_decode(raw_a), _decode(ev.raw or b""), secrets_for(number))
+        if changes:
+            self.out.append(
+                ObjectChange("changed", number, key, size_a, ev.size, changes if self.fields else [])
+            )
+
+    def run(
+        self, pa: str, pb: str, limits: Limits, hash_a: str | None, hash_b: str | None
+    ) -> list[ObjectChange]:
+        if all(self.matched) and not self.unmatched_b:
+            return self.out
+        while self.todo is None or self.todo:
+            self._reset()
+            _same_file(pa, _read(pa, self.on_a, limits), hash_a)
+            self.after_a()
+            if self.pending:
+                _same_file(pb, _read(pb, self.on_b, limits), hash_b)
+        return self.out
 
 
 def _decode(raw: bytes) -> Any:
