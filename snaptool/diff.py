@@ -38,9 +38,10 @@ Values are shown as Nomad's JSON would show them, with three differences:
 times (Go ``time.Time`` and int64 Unix-nanosecond fields whose name ends in
 ``Time``) are RFC 3339 with nanoseconds; binary values (``[]byte`` fields,
 not UTF-8) are ``"<N bytes sha256:HEX16>"``; secret fields are never shown,
-only that they were added, removed or changed. Secret fields are the
-registry's :attr:`RecordType.secrets` plus :data:`EXTRA_SECRETS`, matched by
-field name at any depth of the object.
+only that they were added, removed or changed. Secret fields are named by
+the registry's :attr:`RecordType.secrets` (dotted paths: their last name is
+used) plus :data:`EXTRA_SECRETS`, and matched by field name at any depth of
+the object, so at least what the paths name is masked.
 
 Field paths: a struct field or map key is ``Name`` (``.Name`` after another
 segment), or ``["key"]`` when it is not identifier-like; a list of maps that
@@ -419,11 +420,14 @@ def _key_fields(number: int) -> tuple[str, ...]:
 
 
 def secrets_for(number: int) -> frozenset[str]:
-    """The secret field names of a record type (registry plus extras)."""
+    """The secret field names of a record type: the last name of each of the
+    registry's dotted paths, plus :data:`EXTRA_SECRETS`. They are matched at
+    any depth, which masks at least what the paths name."""
     rt = by_number(number)
     if rt is None:
         return frozenset()
-    return frozenset(rt.secrets) | EXTRA_SECRETS.get(rt.name, frozenset())
+    names = {path.rsplit(".", 1)[-1] for path in rt.secrets}
+    return frozenset(names) | EXTRA_SECRETS.get(rt.name, frozenset())
 
 
 def pick(raw: bytes, names: frozenset[str]) -> dict[str, Any] | None:

@@ -150,6 +150,18 @@ def test_secret_fields_of_the_registry() -> None:
     assert "Data" in secrets_for(22)  # Variables
     assert "WrappedKeys" in secrets_for(30)  # root key material
     assert "SecretID" in secrets_for(0)  # Node
+    assert "OIDCClientSecret" in secrets_for(26)  # ACLAuthMethod Config.OIDCClientSecret
+    assert "SignedIdentities" in secrets_for(4)  # Alloc workload identities
+    assert "KeyEncryptionKey" in secrets_for(30)
+
+
+def test_auth_method_client_secret_never_printed() -> None:
+    a = {"Name": "oidc", "Config": {"OIDCClientID": "x", "OIDCClientSecret": "old-secret"}}
+    b = {"Name": "oidc", "Config": {"OIDCClientID": "y", "OIDCClientSecret": "new-secret"}}
+    got = paths(a, b, secrets_for(26))
+    assert got["Config.OIDCClientSecret"].secret
+    dumped = json.dumps([c.to_dict() for c in got.values()])
+    assert "old-secret" not in dumped and "new-secret" not in dumped
 
 
 def go_time_bytes(secs_since_year1: int, nanos: int, offset: int = -1) -> str:
