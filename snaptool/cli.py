@@ -97,6 +97,13 @@ def verify(
     target: str = typer.Option("latest", "--target", help=TARGET_HELP),
     edition: str = typer.Option("ce", "--edition", help=EDITION_HELP),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Check this many files at once."),
+    schema: bool = typer.Option(
+        True,
+        "--schema/--no-schema",
+        help="Decode every record and check it against Nomad's Go types and indexes "
+        "(--no-schema walks the framing only: faster, but misses records Nomad's "
+        "typed restore refuses).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only failing files."),
 ) -> None:
     """Check archives: would Nomad accept and restore them? Exit 0 yes, 1 no, 2 trouble.
@@ -110,7 +117,7 @@ def verify(
             raise UsageError("--tar and --state exclude each other")
         form = "tar" if plain_tar else "state" if bare_state else "auto"
         paths = _expand(files)
-        results = _run_batch(paths, form, goal, jobs)
+        results = _run_batch(paths, form, goal, jobs, schema)
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into a line
         _fail(exc)
     good = [r for r in results if not isinstance(r, str)]
@@ -170,24 +177,25 @@ def _expand(paths: list[str]) -> list[str]:
     return out
 
 
-def _verify_one(path: str, form: str, goal: Target) -> Any:
+def _verify_one(path: str, form: str, goal: Target, schema: bool = True) -> Any:
     from .commands import verify as run_verify
 
     try:
-        report = run_verify(path, form=form, target=goal)
+        report = run_verify(path, form=form, target=goal, schema=schema)
     except SnaptoolError as exc:
         return str(exc)
     report.scan = None  # type: ignore[assignment]  # not needed past here
     return report
 
 
-def _run_batch(paths: list[str], form: str, goal: Target, jobs: int) -> list[Any]:
+def _run_batch(paths: list[str], form: str, goal: Target, jobs: int, schema: bool) -> list[Any]:
     if jobs == 1 or len(paths) == 1:
-        return [_verify_one(p, form, goal) for p in paths]
+        return [_verify_one(p, form, goal, schema) for p in paths]
     from concurrent.futures import ProcessPoolExecutor
 
+    n = len(paths)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(_verify_one, paths, [form] * len(paths), [goal] * len(paths)))
+        return list(pool.map(_verify_one, paths, [form] * n, [goal] * n, [schema] * n))
 
 
 def _render_verify(report: Any, strict: bool) -> None:

@@ -216,6 +216,54 @@ class _KeyMaterial:
             )
 
 
+class _SchemaCheck:
+    """Each record against Nomad's Go types and state-store indexes (see
+    :mod:`snaptool.schema`): what the typed FSM restore would fail on."""
+
+    MAX_FINDINGS = 20
+
+    def __init__(self) -> None:
+        from .schema import load_schema
+
+        self.schema = load_schema()
+        self.types = self.schema.numbers if self.schema is not None else frozenset()
+        self.findings: list[Finding] = []
+        self.bad_records = 0
+
+    def see(self, event: RecordEvent) -> None:
+        assert self.schema is not None
+        problems = self.schema.check(event.type, event.value)
+        if not problems:
+            return
+        self.bad_records += 1
+        if len(self.findings) >= self.MAX_FINDINGS:
+            return
+        first = problems[0]
+        where = f" at {first.path}" if first.path else ""
+        self.findings.append(
+            Finding(
+                "state.schema",
+                f"record {event.index} ({record_name(event.type)}): {first.message}{where} "
+                f"(checked against Nomad {self.schema.version}'s types)",
+                member="state.bin",
+                offset=event.offset,
+                record=event.index,
+            )
+        )
+
+    def report(self, result: ArchiveScan) -> None:
+        result.findings.extend(self.findings)
+        extra = self.bad_records - len(self.findings)
+        if extra > 0:
+            result.report(
+                Finding(
+                    "state.schema",
+                    f"{extra} more records fail the same checks",
+                    member="state.bin",
+                )
+            )
+
+
 def verify(
     path: str | os.PathLike[str],
     *,
@@ -223,18 +271,34 @@ def verify(
     form: str = "auto",
     target: Target = Target(),
     limits: Limits = Limits(),
+    schema: bool = True,
 ) -> VerifyReport:
-    """Check an archive against Nomad's reader, its restore, and strict lint."""
+    """Check an archive against Nomad's reader, its restore, and strict lint.
+
+    With ``schema`` (the default) every record is also decoded and checked
+    against Nomad's Go types and state-store indexes; without it only the
+    framing is walked, which is several times faster."""
     keys = _KeyMaterial()
+    typed = _SchemaCheck() if schema else None
+    wanted = keys.TYPES | (typed.types if typed else frozenset())
+
+    def see(event: RecordEvent) -> None:
+        if event.type in keys.TYPES:
+            keys.see(event)
+        if typed is not None and event.type in typed.types:
+            typed.see(event)
+
     result = read_input(
         path,
         form="tar" if plain_tar else form,
         limits=limits,
-        on_record=keys.see,
-        record_types=keys.TYPES,
-        decode_types=keys.TYPES,
+        on_record=see,
+        record_types=wanted,
+        decode_types=wanted,
     )
     meta = check(result, target)
+    if typed is not None and result.tar_complete:
+        typed.report(result)
     keys.report(result)
     return VerifyReport(os.fspath(path), target, result.findings, meta, result, result.form)
 
@@ -246,9 +310,12 @@ def inspect(
     form: str = "auto",
     target: Target = Target(),
     limits: Limits = Limits(),
+    schema: bool = False,
 ) -> InspectReport:
     """Metadata and per-type counts and sizes, as Nomad's inspect reports them."""
-    report = verify(path, plain_tar=plain_tar, form=form, target=target, limits=limits)
+    report = verify(
+        path, plain_tar=plain_tar, form=form, target=target, limits=limits, schema=schema
+    )
     rows: list[TypeRow] = []
     state = report.scan.state
     if state is not None:
