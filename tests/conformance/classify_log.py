@@ -32,11 +32,11 @@ def main() -> None:
             d = C.compare(n, s, M.seeds()[m.seed].nomad_state)
             f = K.classify(n, s, d) or ("NEW" if d else "NOW-AGREES")
             out[f][m.cls] += 1
-            if f == "NEW":
-                new.append((m.id, m.note, C.signature(m.cls, d, n, s)))
+            if f in ("NEW", "NOW-AGREES"):
+                new.append((f, m.id, m.note, C.signature(m.cls, d, n, s) if d else r.get("nomad_layer")))
     print(json.dumps({k: dict(v) for k, v in sorted(out.items())}, indent=1))
     for x in new:
-        print("NEW", *x)
+        print("NEW/NOW-AGREES", *x)
 
 
 if __name__ == "__main__":

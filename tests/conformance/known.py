@@ -78,7 +78,11 @@ def classify(nomad: dict, snap: dict, diff: list[str]) -> str | None:
         return None
     if nomad["ok"] and not snap["ok"]:
         stopped_early = (nomad.get("fsm_consumed") or 0) < (nomad.get("state_bytes") or 0)
-        if "state.aborting-type" in codes or stopped_early:
+        # Nomad accepting bytes snaptool calls truncated/undecodable means Nomad never read
+        # them: they follow a record where its restore stops (a lone type byte 20 at the end
+        # is read, so consumed == length there).
+        unread = bool(codes) and codes <= {"state.truncated", "state.undecodable"}
+        if "state.aborting-type" in codes or stopped_early or unread:
             return "D2-type20-abort"
         if codes == {"state.bad-header"}:
             return "D3-array-header"
@@ -117,10 +121,17 @@ def main() -> None:
                 new.append((mid, C.signature(m.cls, diff, e["nomad"], snap)))
             else:
                 known[f].append(mid)
-    out = {k: {"reason": FINDINGS[k], "ids": sorted(v)} for k, v in known.items()}
+    repro: dict[str, list[str]] = {k: [] for k in FINDINGS}
+    for note in sorted((M.REPO / "fixtures" / "conformance").glob("D*.json")):
+        d = json.loads(note.read_text())
+        snap = C.run_snaptool(note.with_name(d["file"]), False)
+        if C.compare(d["nomad_v1.6.1"], snap):
+            name = next(k for k in FINDINGS if k.startswith(d["finding"] + "-"))
+            repro[name].append(note.stem)
+    out = {k: {"reason": FINDINGS[k], "ids": sorted(v), "reproducers": repro[k]} for k, v in known.items()}
     KNOWN.write_text(json.dumps(out, indent=1) + "\n")
     for k, v in known.items():
-        print(f"{k}: {len(v)}")
+        print(f"{k}: {len(v)} fixed-set ids, reproducers still disagreeing: {repro[k]}")
     for mid, sig in new:
         print("UNCLASSIFIED", mid, sig)
 
