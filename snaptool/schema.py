@@ -53,6 +53,12 @@ class Schema:
         self.indexes: dict[int, list[dict[str, Any]]] = {
             int(k): v for k, v in data.get("indexes", {}).items()
         }
+        # fields the restore fills in before inserting (Canonicalize and the
+        # like): empty is fine there
+        self.defaults: dict[int, frozenset[str]] = {
+            int(k): frozenset(d["field"] for d in v)
+            for k, v in data.get("restore_defaults", {}).items()
+        }
         # field maps keyed by the wire's bytes, built once per struct type
         self._fields: dict[str, dict[bytes, dict[str, Any]]] = {
             name: {k.encode(): v for k, v in t.get("fields", {}).items()}
@@ -70,8 +76,9 @@ class Schema:
             return []
         problems: list[SchemaProblem] = []
         self._check(desc, value, "", problems)
-        if not problems and isinstance(value, dict):
-            self._check_indexes(number, value, problems)
+        if not problems and (isinstance(value, dict) or value is None) and "ref" in desc:
+            # nil decodes into the zero struct, whose index fields are empty
+            self._check_indexes(number, value or {}, problems)
         return problems
 
     # -- decoding ---------------------------------------------------------
@@ -95,46 +102,48 @@ class Schema:
             self._struct("", desc, v, path, out)
         elif kind in ("string", "bytes"):
             if not isinstance(v, bytes) and not (kind == "bytes" and _byte_list(v)):
-                out.append(SchemaProblem(path, f"a {_kind(v)} where Nomad decodes a {kind}"))
+                out.append(SchemaProblem(path, f"{_a(_kind(v))} where Nomad decodes a {kind}"))
         elif kind == "bool":
             if not isinstance(v, bool):
-                out.append(SchemaProblem(path, f"a {_kind(v)} where Nomad decodes a bool"))
+                out.append(SchemaProblem(path, f"{_a(_kind(v))} where Nomad decodes a bool"))
         elif kind in ("int", "uint"):
             self._integer(kind, desc.get("bits", 64), v, path, out)
         elif kind == "float":
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                out.append(SchemaProblem(path, f"a {_kind(v)} where Nomad decodes a float"))
+                out.append(SchemaProblem(path, f"{_a(_kind(v))} where Nomad decodes a float"))
         elif kind == "time":
             self._time(v, path, out)
         elif kind == "ptr":
             self._check(desc["elem"], v, path, out)
         elif kind == "map":
             if not isinstance(v, dict):
-                out.append(SchemaProblem(path, f"a {_kind(v)} where Nomad decodes a map"))
+                out.append(SchemaProblem(path, f"{_a(_kind(v))} where Nomad decodes a map"))
                 return
             for k, item in v.items():
                 self._check(desc["key"], k, f"{path}[key]", out)
                 self._check(desc["elem"], item, f"{path}[{_show(k)}]", out)
         elif kind in ("slice", "array"):
-            if not isinstance(v, list):
-                out.append(SchemaProblem(path, f"a {_kind(v)} where Nomad decodes a list"))
+            if not isinstance(v, (list, tuple)):
+                out.append(SchemaProblem(path, f"{_a(_kind(v))} where Nomad decodes a list"))
                 return
             elem = desc["elem"]
             for i, item in enumerate(v):
                 self._check(elem, item, f"{path}[{i}]", out)
 
     def _struct(self, name: str, t: dict[str, Any], v: Any, path: str, out: list[SchemaProblem]) -> None:
-        if isinstance(v, list):
+        if isinstance(v, (list, tuple)):
             if v:
                 out.append(SchemaProblem(path, "an array where Nomad writes a map (decoded by position)"))
             return
         if not isinstance(v, dict):
-            out.append(SchemaProblem(path, f"a {_kind(v)} where Nomad decodes a struct (only a map or array can be)"))
+            out.append(SchemaProblem(path, f"{_a(_kind(v))} where Nomad decodes a struct (only a map or array can be)"))
             return
         fields = self._fields[name] if name else {k.encode(): f for k, f in t.get("fields", {}).items()}
         for k, item in v.items():
+            if _byte_list(k):
+                continue  # go-msgpack reads an array of bytes as a name: unknown, skipped
             if not isinstance(k, bytes):
-                out.append(SchemaProblem(path, f"a map key that is a {_kind(k)}, not a string"))
+                out.append(SchemaProblem(path, f"a map key that is {_a(_kind(k))}, not a string"))
                 return
             desc = fields.get(k)
             if desc is not None:
@@ -142,7 +151,7 @@ class Schema:
 
     def _integer(self, kind: str, bits: int, v: Any, path: str, out: list[SchemaProblem]) -> None:
         if isinstance(v, bool) or not isinstance(v, int):
-            out.append(SchemaProblem(path, f"a {_kind(v)} where Nomad decodes an integer"))
+            out.append(SchemaProblem(path, f"{_a(_kind(v))} where Nomad decodes an integer"))
             return
         if kind == "uint":
             if v < 0:
@@ -154,7 +163,7 @@ class Schema:
 
     def _time(self, v: Any, path: str, out: list[SchemaProblem]) -> None:
         if not isinstance(v, bytes):
-            out.append(SchemaProblem(path, f"a {_kind(v)} where Nomad decodes a time"))
+            out.append(SchemaProblem(path, f"{_a(_kind(v))} where Nomad decodes a time"))
             return
         if not v:
             out.append(SchemaProblem(path, "an empty time value (Time.UnmarshalBinary: no data)"))
@@ -166,6 +175,7 @@ class Schema:
     # -- the state store ----------------------------------------------------
 
     def _check_indexes(self, number: int, value: dict[Any, Any], out: list[SchemaProblem]) -> None:
+        defaulted = self.defaults.get(number, frozenset())
         for index in self.indexes.get(number, ()):
             indexer = index.get("indexer")
             missing_ok = index.get("allow_missing", False)
@@ -180,6 +190,8 @@ class Schema:
             elif indexer in ("string", "compound-string") and not missing_ok:
                 names = index.get("fields") or [index["field"]]
                 for field in names:
+                    if field in defaulted:
+                        continue
                     raw = value.get(field.encode())
                     if not isinstance(raw, bytes) or raw == b"":
                         out.append(SchemaProblem(field, "empty, but the state store indexes it (object missing primary index)"))
@@ -194,8 +206,14 @@ def _is_uuid(raw: bytes) -> bool:
     )
 
 
+def _a(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
 def _byte_list(v: Any) -> bool:
-    return isinstance(v, list) and all(isinstance(x, int) and 0 <= x < 256 for x in v)
+    return isinstance(v, (list, tuple)) and all(
+        isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 256 for x in v
+    )
 
 
 def _kind(v: Any) -> str:
@@ -209,7 +227,7 @@ def _kind(v: Any) -> str:
         return "float"
     if isinstance(v, bytes):
         return "string"
-    if isinstance(v, list):
+    if isinstance(v, (list, tuple)):
         return "array"
     if isinstance(v, dict):
         return "map"

@@ -71,8 +71,8 @@ class RecordEvent:
     offset: int
     size: int
     raw: bytes | None
-    #: the decoded value (msgpack ``raw=True``: str and bytes both as bytes),
-    #: for types the walker was asked to decode
+    #: the decoded value (msgpack ``raw=True``: str and bytes both as bytes,
+    #: arrays as tuples), for types the walker was asked to decode
     value: Any = None
 
 
@@ -96,7 +96,11 @@ class StateWalker:
         self._decode = decode_types
         self._value: Any = None
         self._report = report
-        self._up = msgpack.Unpacker(raw=True, max_buffer_size=max_record_size)
+        # raw=True: str and bin as bytes; arrays as tuples, so that an array used
+        # as a map key (go-msgpack reads it as a byte string) still decodes
+        self._up = msgpack.Unpacker(
+            raw=True, use_list=False, strict_map_key=False, max_buffer_size=max_record_size
+        )
         self._max_record = max_record_size
         self._on_record = on_record
         self._keep_raw = keep_raw
@@ -160,7 +164,7 @@ class StateWalker:
             self._raw_base = size
         # Nomad decodes the header into an empty struct: a map (any keys), an
         # array (any elements) or nil all decode; anything else fails.
-        if not isinstance(header, (dict, list)) and header is not None:
+        if not isinstance(header, (dict, list, tuple)) and header is not None:
             self._fail(
                 "state.bad-header",
                 f"the header is a msgpack {type(header).__name__}; Nomad decodes it into "
