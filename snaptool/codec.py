@@ -268,7 +268,10 @@ class GoTime(bytes):
         return (secs - _UNIX_FROM_YEAR1) * 1_000_000_000 + nanos
 
     def rfc3339(self) -> str:
-        """RFC 3339 with nanoseconds, as Go's ``time.RFC3339Nano`` prints it."""
+        """RFC 3339 with nanoseconds, as Go's ``time.RFC3339Nano`` prints it,
+        except that a zone at +0 (not the UTC location) prints ``+00:00``
+        where Go prints ``Z``, so that :func:`typed` gives back the same bytes
+        (display code uses :func:`snaptool.values.go_time_bytes`)."""
         secs, nanos, offset, extra = self.parts
         zone_secs = 0 if offset == -1 else offset * 60 + (extra if offset >= 0 else -extra)
         moment = _EPOCH_YEAR1 + timedelta(seconds=secs + zone_secs)

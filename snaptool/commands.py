@@ -252,6 +252,16 @@ class _SchemaCheck:
         )
 
     def report(self, result: ArchiveScan) -> None:
+        if self.schema is None:
+            result.report(
+                Finding(
+                    "state.schema-unavailable",
+                    "the bundled description of Nomad's types is missing: records "
+                    "were framed but not checked against Nomad's types",
+                    member="state.bin",
+                )
+            )
+            return
         result.findings.extend(self.findings)
         extra = self.bad_records - len(self.findings)
         if extra > 0:

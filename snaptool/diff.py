@@ -93,10 +93,8 @@ import hashlib
 import json
 import os
 import re
-import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import msgpack
@@ -108,7 +106,10 @@ from .format.records import REGISTRY, by_number, record_name
 from .meta import MetaError, SnapshotMeta
 from .stream.reader import ArchiveScan, Limits, scan
 from .stream.statewalk import RecordEvent
-from .values import is_binary, raw_bytes
+from .values import go_time_text, is_binary, raw_bytes, rfc3339_nano
+
+#: Seconds from 0001-01-01 to 1970-01-01 (Go binary times count from year 1).
+_UNIX_FROM_YEAR1 = 62135596800
 
 __all__ = [
     "EXTRA_SECRETS",
@@ -177,52 +178,9 @@ _MIN_NANOS = 10**17
 # -- values -------------------------------------------------------------------
 
 
-def _rfc3339(moment: datetime, nanos: int) -> str:
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if len(text) < 19:  # years before 1000: strftime does not pad everywhere
-        text = f"{moment.year:04d}" + text[text.index("-") :]
-    if nanos:
-        text += "." + f"{nanos:09d}".rstrip("0")
-    offset = moment.utcoffset()
-    if not offset:
-        return text + "Z"
-    minutes = int(offset.total_seconds()) // 60
-    sign = "+" if minutes >= 0 else "-"
-    minutes = abs(minutes)
-    return f"{text}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def _time_text(value: str) -> str | None:
-    """Go's ``time.Time.MarshalBinary`` form (FORMAT-NOTES 4) as RFC 3339.
-
-    Checked on the wire bytes: their characters may be fewer (some byte runs
-    are valid UTF-8), which :func:`snaptool.values.go_time` does not allow for.
-    """
-    if not 6 <= len(value) <= 16 or value[0] not in "\x01\x02":
-        return None
-    try:
-        data = raw_bytes(value)
-    except UnicodeEncodeError:
-        return None
-    n = len(data)
-    if n not in (15, 16) or (n == 16) != (data[0] == 2):
-        return None
-    secs, nanos, offset = struct.unpack(">qih", data[1:15])
-    extra = data[15] if n == 16 else 0
-    if not 0 <= nanos < 1_000_000_000 or not (offset == -1 or -1440 <= offset <= 1440):
-        return None
-    if not 0 <= secs < 315537897600:  # year 1 to year 9999
-        return None
-    moment = datetime(1, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=secs)
-    if offset != -1:
-        moment = moment.astimezone(timezone(timedelta(minutes=offset, seconds=extra)))
-    return _rfc3339(moment, nanos)
-
-
 def _nanos_text(value: int) -> str:
     secs, nanos = divmod(value, 1_000_000_000)
-    moment = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=secs)
-    return _rfc3339(moment, nanos)
+    return rfc3339_nano(secs + _UNIX_FROM_YEAR1, nanos, 0)
 
 
 def _binary_text(value: str | bytes) -> str:
@@ -235,7 +193,7 @@ def render(value: Any, name: str = "", secrets: frozenset[str] = frozenset()) ->
     ``name`` is the field it sits in (for int64 times), values of fields in
     ``secrets`` become ``"<secret>"``."""
     if isinstance(value, str):
-        text = _time_text(value)
+        text = go_time_text(value)
         if text is not None:
             return text
         if is_binary(value):

@@ -34,18 +34,17 @@ import base64
 import hashlib
 import json
 import os
-import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import IO, Any
 
 from .errors import UsageError
 from .format.records import REGISTRY, RecordType, by_number, record_name
 from .stream.reader import ArchiveScan, scan
 from .stream.statewalk import RecordEvent
-from .values import decode
+from .values import decode, go_time_bytes, go_time_text  # noqa: F401 - re-exported
 
 __all__ = [
     "DOCUMENT_TABLES",
@@ -138,45 +137,6 @@ def table_of(type_number: int) -> str:
 
 def _bytes_of(s: str) -> bytes:
     return s.encode("utf-8", "surrogateescape")
-
-
-def go_time_bytes(data: bytes) -> str | None:
-    """Go's ``time.Time.MarshalBinary`` bytes as ``MarshalJSON`` prints them
-    (RFC 3339 with trailing-zero-trimmed nanoseconds), or None."""
-    n = len(data)
-    if n not in (15, 16) or data[0] not in (1, 2) or (n == 16) != (data[0] == 2):
-        return None
-    secs, nanos, offset = struct.unpack(">qih", data[1:15])
-    if not 0 <= nanos < 1_000_000_000 or not (offset == -1 or -1440 <= offset <= 1440):
-        return None
-    if not 0 <= secs < 315537897600:
-        return None
-    zone_secs = 0 if offset == -1 else offset * 60 + (data[15] if n == 16 else 0)
-    try:
-        local = _YEAR1 + timedelta(seconds=secs + zone_secs)
-    except OverflowError:
-        return None
-    text = local.strftime("%Y-%m-%dT%H:%M:%S")
-    text = f"{local.year:04d}" + text[text.index("-"):]
-    if nanos:
-        text += "." + f"{nanos:09d}".rstrip("0")
-    if zone_secs == 0:
-        return text + "Z"
-    sign = "+" if zone_secs > 0 else "-"
-    minutes = abs(zone_secs) // 60
-    return f"{text}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def go_time_text(s: str) -> str | None:
-    """A decoded str holding a Go time, as RFC 3339; None if it is not one."""
-    # 15 or 16 bytes; runs that happen to be UTF-8 make the str shorter
-    if not 0 < len(s) <= 16 or s[0] not in "\x01\x02":
-        return None
-    try:
-        data = _bytes_of(s)
-    except UnicodeEncodeError:
-        return None
-    return go_time_bytes(data)
 
 
 def _is_utf8(s: str) -> bool:

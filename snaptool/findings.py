@@ -88,6 +88,7 @@ CODES: dict[str, tuple[Severity, str]] = {
         "a record type at which restore reports success but applies nothing",
     ),
     "state.schema": ("restore", "a record Nomad's typed restore or state store refuses"),
+    "state.schema-unavailable": ("warning", "record types could not be checked"),
     "state.record-too-large": ("reject", "a record passes the record size limit"),
     "state.past-meta-size": ("warning", "record walk stopped where meta Size ends"),
     # raft snapshot directories

@@ -24,7 +24,10 @@ import msgpack
 __all__ = [
     "decode",
     "go_time",
+    "go_time_bytes",
+    "go_time_parts",
     "go_time_text",
+    "rfc3339_nano",
     "is_binary",
     "raw_bytes",
     "to_jsonable",
@@ -55,63 +58,74 @@ def is_binary(s: str) -> bool:
     return False
 
 
-def _time_parts(s: str) -> tuple[int, int, int, int] | None:
-    """(seconds since year 1, nanoseconds, offset minutes, offset seconds) of
-    Go's ``time.Time.MarshalBinary`` form (version 1 or 2), or None.
+def go_time_parts(data: bytes) -> tuple[int, int, int] | None:
+    """(seconds since year 1, nanoseconds, zone offset in seconds or None for
+    the UTC location) of Go's ``time.Time.MarshalBinary`` bytes, or None.
 
     Byte 0 is the version; then int64 seconds since year 1, int32
     nanoseconds, int16 zone offset in minutes (-1 for UTC); version 2 adds one
-    byte of offset seconds. The str is measured in bytes: parts of a time
-    can be valid UTF-8 and decode to fewer characters.
+    byte that Go's ``UnmarshalBinary`` adds to the offset as seconds.
     """
-    if not s or len(s) > 16 or s[0] not in "\x01\x02":
-        return None
-    try:
-        data = raw_bytes(s)
-    except UnicodeEncodeError:
-        return None
     n = len(data)
-    if n not in (15, 16) or (n == 16) != (data[0] == 2):
+    if n not in (15, 16) or data[0] not in (1, 2) or (n == 16) != (data[0] == 2):
         return None
     secs, nanos, offset = struct.unpack(">qih", data[1:15])
     if not 0 <= nanos < 1_000_000_000 or not (offset == -1 or -1440 <= offset <= 1440):
         return None
     if not 0 <= secs < 315537897600:  # year 1 to year 9999
         return None
-    return secs, nanos, offset, data[15] if n == 16 else 0
+    if offset == -1:
+        return secs, nanos, None
+    return secs, nanos, offset * 60 + (data[15] if n == 16 else 0)
+
+
+def rfc3339_nano(secs: int, nanos: int, zone_secs: int | None) -> str:
+    """Go's ``time.RFC3339Nano`` text (``encoding/json``'s form of a time):
+    trailing zeros of the fraction cut, ``Z`` for a zero offset."""
+    zone = zone_secs or 0
+    local = _EPOCH_YEAR1 + timedelta(seconds=secs + zone)
+    text = f"{local.year:04d}" + local.strftime("-%m-%dT%H:%M:%S")
+    if nanos:
+        text += "." + f"{nanos:09d}".rstrip("0")
+    if zone == 0:
+        return text + "Z"
+    sign = "+" if zone > 0 else "-"
+    minutes = abs(zone) // 60
+    return f"{text}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def go_time_bytes(data: bytes) -> str | None:
+    """Go binary time bytes as ``encoding/json`` prints the time, or None."""
+    parts = go_time_parts(data)
+    return rfc3339_nano(*parts) if parts is not None else None
+
+
+def _time_bytes_of(s: str) -> bytes | None:
+    # 15 or 16 bytes; runs that happen to be UTF-8 make the str shorter
+    if not 0 < len(s) <= 16 or s[0] not in "\x01\x02":
+        return None
+    try:
+        return raw_bytes(s)
+    except UnicodeEncodeError:
+        return None
 
 
 def go_time(s: str) -> datetime | None:
-    """The moment a Go binary time holds (microsecond precision), or None."""
-    parts = _time_parts(s)
+    """The moment a decoded str holding a Go time means (to the microsecond)."""
+    data = _time_bytes_of(s)
+    parts = go_time_parts(data) if data is not None else None
     if parts is None:
         return None
-    secs, nanos, offset, extra = parts
+    secs, nanos, zone = parts
     moment = _EPOCH_YEAR1 + timedelta(seconds=secs, microseconds=nanos // 1000)
-    if offset == -1:
-        return moment
-    return moment.astimezone(timezone(timedelta(minutes=offset, seconds=extra)))
+    return moment if zone is None else moment.astimezone(timezone(timedelta(seconds=zone)))
 
 
 def go_time_text(s: str) -> str | None:
-    """RFC 3339 with Go's ``RFC3339Nano`` precision (trailing zeros cut), as
-    ``encoding/json`` prints a ``time.Time``; None if not a Go binary time."""
-    parts = _time_parts(s)
-    if parts is None:
-        return None
-    secs, nanos, offset, extra = parts
-    zone = timezone.utc if offset == -1 else timezone(timedelta(minutes=offset, seconds=extra))
-    moment = (_EPOCH_YEAR1 + timedelta(seconds=secs)).astimezone(zone)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if nanos:
-        text += "." + f"{nanos:09d}".rstrip("0")
-    utc_offset = moment.utcoffset() or timedelta(0)
-    total = int(utc_offset.total_seconds())
-    if total == 0:
-        return text + "Z"
-    sign = "+" if total >= 0 else "-"
-    total = abs(total)
-    return f"{text}{sign}{total // 3600:02d}:{total % 3600 // 60:02d}"
+    """A decoded str holding a Go time, as RFC 3339 with nanoseconds; None if
+    it is not one."""
+    data = _time_bytes_of(s)
+    return go_time_bytes(data) if data is not None else None
 
 
 def rfc3339(moment: datetime) -> str:

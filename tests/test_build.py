@@ -219,7 +219,8 @@ def _manifests(draw: st.DrawFn) -> dict:
                                       "CreateIndex": draw(st.integers(1, 5000)), "ModifyIndex": draw(st.integers(1, 5000))}})
     for jid in draw(st.lists(_names, unique=True, max_size=3)):
         groups = [{"Name": g, "Count": draw(st.integers(0, 1000))} for g in draw(st.lists(_names, unique=True, max_size=2))]
-        records.append({"Job": {"Namespace": "default", "ID": jid, "Priority": draw(st.integers(1, 100)),
+        # Type is indexed by Nomad's state store (a job without one fails restore)
+        records.append({"Job": {"Namespace": "default", "ID": jid, "Type": "service", "Priority": draw(st.integers(1, 100)),
                                 "TaskGroups": groups, "Meta": draw(_meta), "Extra": draw(_scalars),
                                 "Version": draw(st.integers(0, 1 << 33)), "SubmitTime": draw(st.integers(0, 1 << 62)),
                                 "CreateIndex": draw(st.integers(1, 1 << 40)), "ModifyIndex": draw(st.integers(1, 1 << 40))}})
