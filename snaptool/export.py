@@ -44,7 +44,7 @@ from .errors import UsageError
 from .format.records import REGISTRY, RecordType, by_number, record_name
 from .stream.reader import ArchiveScan, scan
 from .stream.statewalk import RecordEvent
-from .values import decode, go_time_bytes, go_time_text  # noqa: F401 - re-exported
+from .values import decode, go_time_text
 
 __all__ = [
     "DOCUMENT_TABLES",

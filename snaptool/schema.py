@@ -187,11 +187,14 @@ class Schema:
                         out.append(SchemaProblem(field, "empty, but it is a required UUID index"))
                 elif not isinstance(raw, bytes) or not _is_uuid(raw):
                     out.append(SchemaProblem(field, f"{_show(raw)} is not a UUID (memdb: Invalid UUID)"))
-            elif indexer in ("string", "compound-string") and not missing_ok:
-                names = index.get("fields") or [index["field"]]
-                for field in names:
-                    if field in defaulted:
-                        continue
+            elif indexer in ("string", "compound-string", "compound") and not missing_ok:
+                parts = index.get("parts") or [
+                    {"field": f, "indexer": "string"} for f in index.get("fields") or [index["field"]]
+                ]
+                for part in parts:
+                    field = part["field"]
+                    if part.get("indexer") != "string" or field in defaulted:
+                        continue  # uint parts are never missing
                     raw = value.get(field.encode())
                     if not isinstance(raw, bytes) or raw == b"":
                         out.append(SchemaProblem(field, "empty, but the state store indexes it (object missing primary index)"))

@@ -172,6 +172,16 @@ class StateWalker:
                 offset=0,
             )
             return False
+        if isinstance(header, dict) and not all(
+            isinstance(k, bytes) or _byte_tuple(k) for k in header
+        ):
+            self._fail(
+                "state.bad-header",
+                "the header map has a key that is not a string; Nomad's decoder "
+                "needs string keys for a struct",
+                offset=0,
+            )
+            return False
         if isinstance(header, dict) and b"LastIndex" in header:
             # Only a hint: Nomad ignores the header's keys, and the records
             # decide (Consul's fail Nomad's typed restore; see Limitations).
@@ -313,6 +323,12 @@ class StateWalker:
     def _fail(self, code: str, message: str, *, offset: int | None = None, record: int | None = None) -> None:
         self._stopped = True
         self._report(Finding(code, message, member="state.bin", offset=offset, record=record))
+
+
+def _byte_tuple(v: object) -> bool:
+    return isinstance(v, tuple) and all(
+        isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 256 for x in v
+    )
 
 
 def _why(exc: Exception) -> str:
