@@ -451,6 +451,8 @@ def redact_decider(*, node_secrets: bool = False, identities: bool = False) -> D
             if not secret or is_placeholder(secret):
                 return KEEP
             return splice(ev.raw, {"SecretID": go_str(secret_placeholder())})
+        if ev.type == 26:
+            return _redact_oidc_secret(ev.raw)
         if ev.type == 4 and identities:
             value = decode(ev.raw)
             if isinstance(value, dict) and value.get("SignedIdentities"):
@@ -458,6 +460,24 @@ def redact_decider(*, node_secrets: bool = False, identities: bool = False) -> D
         return KEEP
 
     return decide
+
+
+#: What an auth method's OIDC client secret becomes.
+REDACTED_TEXT = "<redacted>"
+
+
+def _redact_oidc_secret(raw: bytes) -> bytes | None:
+    """ACLAuthMethod ``Config.OIDCClientSecret``: re-encoded with the
+    Go-faithful codec, so every other byte stays as it was."""
+    from . import codec
+
+    value = codec.decode(raw)
+    config = value.get("Config") if isinstance(value, dict) else None
+    secret = config.get("OIDCClientSecret") if isinstance(config, dict) else None
+    if not secret or secret == REDACTED_TEXT:
+        return KEEP
+    config["OIDCClientSecret"] = REDACTED_TEXT
+    return codec.encode(value)
 
 
 def _encode_peers(addresses: list[str]) -> bytes:

@@ -243,3 +243,21 @@ def test_redact_options(tmp_path):
             assert v["SecretID"].startswith("00000000-")
         if t == 4:
             assert not v.get("SignedIdentities")
+
+
+@needs_fixtures
+def test_redact_replaces_the_oidc_client_secret(tmp_path) -> None:  # noqa: ANN001
+    """ACLAuthMethod Config.OIDCClientSecret (the fixture's auth method has one)."""
+    from snaptool import codec
+    from snaptool.stream.reader import scan as _scan
+
+    src = ACL
+    out = tmp_path / "red.snap"
+    CliRunner().invoke(app, ["redact", str(src), str(out)])
+    methods: dict[str, list] = {"before": [], "after": []}
+    for key, path in (("before", src), ("after", out)):
+        _scan(path, on_record=lambda e, k=key: methods[k].append(codec.decode(e.raw)) if e.type == 26 else None, keep_raw=True)
+    assert methods["before"][0]["Config"]["OIDCClientSecret"] not in ("", "<redacted>")
+    assert methods["after"][0]["Config"]["OIDCClientSecret"] == "<redacted>"
+    methods["after"][0]["Config"]["OIDCClientSecret"] = methods["before"][0]["Config"]["OIDCClientSecret"]
+    assert methods["after"] == methods["before"]
