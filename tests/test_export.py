@@ -23,10 +23,10 @@ from snaptool.export import (
     export_document,
     export_lines,
     go_duration,
-    go_time_bytes,
     parse_types,
 )
 from snaptool.stream.writer import archive_bytes
+from snaptool.values import go_time_bytes
 
 from .conftest import GENUINE
 
