@@ -284,6 +284,9 @@ def _render_inspect(report: Any) -> None:
             ["Term", str(meta.Term)],
             ["Version", str(meta.Version)],
         ]
+        span = report.written_by
+        if span is not None:
+            kv.append(["Written by", f"Nomad {span[0]} to {span[1]} (from its record types)"])
         for line in _columns(kv, " = "):
             typer.echo(line)
         servers = meta.Servers or []

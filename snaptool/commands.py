@@ -82,6 +82,16 @@ class InspectReport:
     verify: VerifyReport
 
     @property
+    def written_by(self) -> tuple[str, str] | None:
+        """The range of Nomad versions that could have written this state."""
+        from .format.records import version_text, writer_range
+
+        if not self.rows:
+            return None
+        span = writer_range({r.number for r in self.rows})
+        return (version_text(span[0]), version_text(span[1])) if span else None
+
+    @property
     def total_count(self) -> int:
         return sum(r.count for r in self.rows)
 
@@ -114,6 +124,8 @@ class InspectReport:
             {"Type": r.number, "Name": r.name, "Count": r.count, "Sum": r.sum, "Edition": r.edition}
             for r in self.rows
         ]
+        span = self.written_by
+        out["WrittenBy"] = {"Min": span[0], "Max": span[1]} if span else None
         out["TotalCount"] = self.total_count
         out["TotalSize"] = self.total_size
         out["Archive"] = {

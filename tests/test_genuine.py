@@ -152,3 +152,12 @@ def test_trailing_byte(path: Path, tmp_path: Path) -> None:
     bad = tmp_path / "trailing.snap"
     bad.write_bytes(path.read_bytes() + b"\n")
     assert _failing_members(bad) == {"gzip"}
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
+def test_writer_range_contains_the_nomad_that_wrote_it(path: Path) -> None:
+    from snaptool.format.records import writer_range
+
+    span = writer_range({r.number for r in inspect(path).rows})
+    assert span is not None
+    assert span[0] <= parse_version(_version(path)) <= span[1]

@@ -35,6 +35,8 @@ __all__ = [
     "by_number",
     "parse_version",
     "record_name",
+    "version_text",
+    "writer_range",
     "REGISTRY",
 ]
 
@@ -231,6 +233,40 @@ _BY_NUMBER = {rt.number: rt for rt in REGISTRY}
 def by_number(number: int) -> RecordType | None:
     """The registry entry for a type byte, or None for a number no Nomad uses."""
     return _BY_NUMBER.get(number)
+
+
+def writer_range(numbers: set[int] | frozenset[int]) -> tuple[Version, Version] | None:
+    """The Nomad versions whose ``Persist`` could have written an archive with
+    exactly these record types (None when no single version could).
+
+    A type narrows the range to the versions that write it; TimeTable is
+    written by every version up to 1.9.1, so its absence means 1.9.2 or
+    later. Types no release writes (EventSink) and unknown numbers are
+    ignored here (verify reports them)."""
+    lo: Version = (0, 1, 0)
+    hi: Version = _NEVER
+    for number in numbers:
+        rt = _BY_NUMBER.get(number)
+        if rt is None or rt.written is None:
+            continue
+        first, last = rt.written
+        if rt.backports:
+            first = min([first] + [a for a, _ in rt.backports])
+        lo, hi = max(lo, first), min(hi, last)
+    timetable = _BY_NUMBER[5].written
+    assert timetable is not None
+    if 5 not in numbers and numbers:
+        lo = max(lo, _v("1.9.2"))
+    return (lo, hi) if lo <= hi else None
+
+
+def version_text(version: Version) -> str:
+    """``1.8.x`` for a whole minor's upper end, ``latest`` for no end."""
+    if version[0] >= 999:
+        return "latest"
+    if version[2] >= 99:
+        return f"{version[0]}.{version[1]}.x"
+    return ".".join(map(str, version))
 
 
 def record_name(number: int) -> str:
