@@ -182,6 +182,8 @@ def test_redact_acl_tokens(tmp_path):
     secrets = []
     for (t0, raw0), (t1, raw1) in zip(before, after):
         assert t0 == t1
+        if t0 == 26:
+            continue  # the OIDC client secret: see test_redact_replaces_the_oidc_client_secret
         if t0 != 12:
             assert raw0 == raw1  # everything else byte for byte
             continue
