@@ -101,7 +101,8 @@ class Schema:
         if kind == "struct":
             self._struct("", desc, v, path, out)
         elif kind in ("string", "bytes"):
-            if not isinstance(v, bytes) and not (kind == "bytes" and _byte_list(v)):
+            # go-msgpack also reads an array of small integers as the bytes
+            if not isinstance(v, bytes) and not _byte_list(v):
                 out.append(SchemaProblem(path, f"{_a(_kind(v))} where Nomad decodes a {kind}"))
         elif kind == "bool":
             if not isinstance(v, bool):
@@ -182,12 +183,14 @@ class Schema:
             if indexer == "uuid":
                 field = index["field"]
                 raw = value.get(field.encode())
+                if _byte_list(raw):
+                    raw = bytes(raw)
                 if raw in (None, b""):
                     if not missing_ok:
                         out.append(SchemaProblem(field, "empty, but it is a required UUID index"))
                 elif not isinstance(raw, bytes) or not _is_uuid(raw):
                     out.append(SchemaProblem(field, f"{_show(raw)} is not a UUID (memdb: Invalid UUID)"))
-            elif indexer in ("string", "compound-string", "compound") and not missing_ok:
+            elif _string_like(index) and not missing_ok:
                 parts = index.get("parts") or [
                     {"field": f, "indexer": "string"} for f in index.get("fields") or [index["field"]]
                 ]
@@ -196,9 +199,20 @@ class Schema:
                     if part.get("indexer") != "string" or field in defaulted:
                         continue  # uint parts are never missing
                     raw = value.get(field.encode())
+                    if _byte_list(raw):
+                        raw = bytes(raw)
                     if not isinstance(raw, bytes) or raw == b"":
                         out.append(SchemaProblem(field, "empty, but the state store indexes it (object missing primary index)"))
                         break
+
+
+def _string_like(index: dict[str, Any]) -> bool:
+    """String indexes, compounds of them, and the custom indexers the schema
+    notes as string indexes (Variables' key_id)."""
+    indexer = index.get("indexer")
+    if indexer in ("string", "compound-string", "compound"):
+        return True
+    return indexer == "custom" and str(index.get("note", "")).startswith("string index")
 
 
 def _is_uuid(raw: bytes) -> bool:
