@@ -1,93 +1,5 @@
-"""Build snapshot archives that a real Nomad restores, reproducibly.
-
-``snaptool build MANIFEST -o OUT`` and :func:`build` turn a manifest (YAML
-or JSON) into an archive written as Nomad's ``helper/snapshot`` writes one
-(see :mod:`snaptool.stream.writer`): USTAR headers as Go writes them, two
-end blocks and no record padding, one gzip member with Go's header bytes,
-meta.json as compact JSON plus a newline, SHA256SUMS lines ``%x  %s\\n``.
-
-Reproducible: the same manifest (and base archive) and the same mtime give
-the same bytes. The mtime (``--mtime``; default ``SOURCE_DATE_EPOCH`` when
-set, else 0) is the tar entries' ModTime and the millisecond part of the
-default ID. **SHA256SUMS lists meta.json first, then state.bin** (Nomad's
-order is random, both are accepted). The deflate stream comes from zlib, so
-the compressed bytes are reproducible for a given zlib version
-(``zlib.ZLIB_RUNTIME_VERSION``); the tar inside is reproducible everywhere.
-
-Manifest
---------
-
-.. code-block:: yaml
-
-    from: base.snap        # optional: start from this archive (path relative
-                           # to the manifest); its records are kept byte for byte
-    meta:                  # all optional (Go names or snake_case)
-      Index: 120           # default: the base's, else the highest index in the
-                           # records (CreateIndex, ModifyIndex, ..., Index values), at least 1
-      Term: 2              # default: the base's, else 1
-      ID: "2-120-0"        # default: "<Term>-<Index>-<mtime in ms>" (kept from
-                           # the base when Index and Term are unchanged)
-      Version: 1           # default 1 (the only version raft restores)
-      ConfigurationIndex: 1
-      Servers:             # default: the base's, else one voter 127.0.0.1:4647
-        - {ID: 127.0.0.1:4647, Address: 127.0.0.1:4647, Suffrage: 0}
-                           # Peers (the voters' addresses) and Size are computed
-    indexes: auto          # auto (default) | none: see "Index records"
-    derive: true           # default true: see "Derived records"
-    remove:                # records to drop: type and fields to match
-      - Job: {Namespace: default, ID: old}       # every field given must equal
-      - JobVersion: {Namespace: default, ID: old}  # (all versions of old)
-    patch:                 # change fields of existing records, keep the rest
-      - Job: {Namespace: default, ID: web}
-        set: {Priority: 70, Meta: {rev: "3"}}     # maps merge, other values replace
-    records:               # add, or replace by the type's natural key
-      - Namespace: {Name: team-a, Description: "team A"}
-      - type: Job          # long form; type is a registry name or a number
-        body: {Namespace: team-a, ID: api, Type: service, ...}
-      - type: 99
-        raw: "gqNLZXmjZm9v"   # base64 of one msgpack value, written as is
-
-Record bodies are JSON-like; :func:`snaptool.codec.typed` chooses Go's
-msgpack formats from the field names (unsigned for ``...Index`` fields, job
-``Version`` and a few more; RFC 3339 text for time fields; base64 for
-``[]byte`` fields; ``{"$uint": n}``-style forms override). Key order is the
-body's order.
-
-Order of work: the base's records (or none) -> ``remove`` (each entry must
-match at least one record) -> ``patch`` (each must match) -> ``records``:
-a record whose type has a natural key (:attr:`RecordType.key`, e.g.
-Namespace+ID for jobs, Name for namespaces, Key for Index records) replaces
-the record with the same key in place; a type without a key
-(SchedulerConfig, ClusterMetadata, TimeTable) replaces the one record of its
-type; anything else is added after the last record of its type, or where
-Nomad's Persist order puts that type. Records never touched keep their exact
-bytes; patched records are decoded and re-encoded with :mod:`snaptool.codec`,
-which reproduces every byte it did not change.
-
-Derived records (``derive: true``)
-    A Nomad server lists jobs only when each has a JobSummary (``/v1/jobs``
-    fails with "unable to look up summary" otherwise), and keeps every job
-    version in ``job_version``. For each Job without a JobSummary (same
-    Namespace and ID) a JobSummary is added: one all-zero TaskGroupSummary
-    per task group, zero Children, the job's CreateIndex and ModifyIndex.
-    For each Job without a JobVersion of its Version, a JobVersion is added
-    whose bytes are the Job record's bytes (as Nomad writes them).
-
-Index records (``indexes: auto``, when the manifest lists no Index records)
-    Nomad persists one Index record (Key = memdb table, Value = the table's
-    last index) for each table written to. A genuine 1.6.1 snapshot holds
-    allocs, csi_plugins, deployment, evals, job_summary, job_version, jobs,
-    namespaces, node_pools, nodes, periodic_launch, root_key_meta,
-    scaling_policy and variables. For each record type in the result, the
-    table in :data:`INDEX_TABLES` gets an Index record whose Value is the
-    highest ``...Index`` field among that type's records (the meta Index
-    when none has one); an existing Index record is raised to that value if
-    lower, else left as it is. Types with no table of their own
-    (SchedulerConfig, ClusterMetadata, VariablesQuota, TimeTable) get none.
-    New Index records are sorted by Key, as memdb iterates them.
-
-Errors (:class:`ManifestError`) are one line naming the manifest and the
-entry, e.g. ``m.yaml: records[2] (Job): TaskGroups.Count: ...``.
+"""Assembling the records and metadata a manifest describes (see the order of
+work in :mod:`snaptool.build`), and :func:`build`, which runs it.
 """
 
 from __future__ import annotations
@@ -96,176 +8,40 @@ import base64
 import binascii
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import codec
-from .errors import InputError, SnaptoolError
-from .format.records import REGISTRY, RecordType, by_number
-from .meta import Server, SnapshotMeta, go_json
-from .stream.writer import SUMS_ORDER, archive_bytes, atomic_write
-
-__all__ = [
-    "Built",
-    "INDEX_TABLES",
-    "ManifestError",
-    "OutputError",
-    "PERSIST_ORDER",
-    "Record",
-    "build",
-    "default_mtime",
-    "load_manifest",
-]
-
-#: The memdb table whose Index record a record type updates (Nomad 1.6.1
-#: ``nomad/state``; later tables for later types).
-INDEX_TABLES: dict[str, str] = {
-    "Node": "nodes",
-    "Job": "jobs",
-    "Eval": "evals",
-    "Alloc": "allocs",
-    "PeriodicLaunch": "periodic_launch",
-    "JobSummary": "job_summary",
-    "VaultAccessor": "vault_accessors",
-    "JobVersion": "job_version",
-    "Deployment": "deployment",
-    "ACLPolicy": "acl_policy",
-    "ACLToken": "acl_token",
-    "ServiceIdentityTokenAccessor": "si_token_accessors",
-    "ScalingPolicy": "scaling_policy",
-    "CSIPlugin": "csi_plugins",
-    "CSIVolume": "csi_volumes",
-    "ScalingEvents": "scaling_event",
-    "ServiceRegistration": "service_registrations",
-    "Variables": "variables",
-    "RootKeyMeta": "root_key_meta",
-    "ACLRole": "acl_roles",
-    "ACLAuthMethod": "acl_auth_methods",
-    "ACLBindingRule": "acl_binding_rules",
-    "NodePool": "node_pools",
-    "JobSubmission": "job_submission",
-    "WrappedRootKeys": "root_keys",
-    "HostVolumeSnapshot": "host_volumes",
-    "Namespace": "namespaces",
-}
-
-#: Nomad's Persist order by type number (FORMAT-NOTES 3.3; TimeTable first as
-#: up to 1.9.1; accessor types where 1.9 wrote them). Unknown types go last.
-PERSIST_ORDER: tuple[int, ...] = (
-    5, 2, 0, 28, 1, 3, 4, 6, 7, 8, 15, 9, 10, 16, 19, 17, 18, 11, 12, 64,
-    65, 66, 67, 68, 69, 70, 13, 14, 21, 22, 23, 24, 30, 25, 26, 27, 29, 31, 20,
+from .. import codec
+from ..errors import SnaptoolError
+from ..format.records import REGISTRY, RecordType, by_number
+from ..meta import Server, SnapshotMeta, go_json
+from ..stream.writer import SUMS_ORDER, archive_bytes
+from .manifest import (
+    DEFAULT_ADDRESS,
+    ManifestError,
+    _BY_NAME,
+    _META_KEYS,
+    _TOP_KEYS,
+    load_manifest,
 )
-_RANK = {n: i for i, n in enumerate(PERSIST_ORDER)}
-
-_BY_NAME: dict[str, RecordType] = {rt.name.lower(): rt for rt in REGISTRY}
-_BY_NAME["sitokenaccessor"] = _BY_NAME["serviceidentitytokenaccessor"]
-_BY_NAME["hostvolume"] = _BY_NAME["hostvolumesnapshot"]
-
-DEFAULT_ADDRESS = "127.0.0.1:4647"
-
-_TOP_KEYS = {"from", "meta", "indexes", "derive", "remove", "patch", "records", "expect", "about"}
-_META_KEYS = {
-    "index": "Index",
-    "term": "Term",
-    "id": "ID",
-    "version": "Version",
-    "configurationindex": "ConfigurationIndex",
-    "servers": "Servers",
-}
-
-
-class ManifestError(SnaptoolError):
-    """A manifest snaptool cannot build (names the manifest and the entry)."""
-
-
-class OutputError(SnaptoolError):
-    """The output cannot be written (exists without --force, is the input)."""
-
-
-@dataclass
-class Record:
-    """One state.bin record: its type byte and the msgpack value's bytes."""
-
-    type: int
-    raw: bytes
-    #: where it came from: "base", "manifest", "patched", "derived", "index"
-    origin: str = "manifest"
-    _value: Any = field(default=None, repr=False, compare=False)
-
-    @property
-    def name(self) -> str:
-        rt = by_number(self.type)
-        return rt.name if rt else f"Unknown({self.type})"
-
-    @property
-    def value(self) -> Any:
-        """The decoded value (:func:`snaptool.codec.decode`), cached."""
-        if self._value is None:
-            self._value = codec.decode(self.raw)
-        return self._value
-
-
-@dataclass
-class Built:
-    """A built archive and what went into it."""
-
-    archive: bytes
-    meta: SnapshotMeta
-    meta_json: bytes
-    state: bytes
-    records: list[Record]
-    mtime: int
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for r in self.records:
-            out[r.name] = out.get(r.name, 0) + 1
-        return out
-
-    def write(self, path: str | os.PathLike[str], *, force: bool = False) -> None:
-        """Write atomically (temp file in the target dir, then rename)."""
-        _write(Path(path), self.archive, force=force, inputs=())
-
-
-def default_mtime() -> int:
-    """``SOURCE_DATE_EPOCH`` when set (an integer), else 0."""
-    text = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if not text:
-        return 0
-    try:
-        value = int(text)
-    except ValueError:
-        raise SnaptoolError(f"SOURCE_DATE_EPOCH is not an integer: {text!r}") from None
-    if value < 0:
-        raise SnaptoolError(f"SOURCE_DATE_EPOCH is negative: {value}")
-    return value
-
-
-def load_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a YAML or JSON manifest (``.json`` is read as JSON, else YAML)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except IsADirectoryError:
-        raise InputError("is a directory, not a manifest", where=str(p)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(getattr(exc, "strerror", None) or str(exc), where=str(p)) from None
-    try:
-        if p.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except ValueError as exc:  # json.JSONDecodeError
-        raise ManifestError(f"not valid JSON: {exc}", where=str(p)) from None
-    except Exception as exc:  # noqa: BLE001 - yaml.YAMLError and friends
-        first = " ".join(str(exc).split())
-        raise ManifestError(f"not valid YAML: {first}", where=str(p)) from None
-    if not isinstance(data, dict):
-        raise ManifestError("the manifest must be a mapping (meta, records, ...)", where=str(p))
-    return data
+from .output import _write, default_mtime
+from .records import (
+    Built,
+    INDEX_TABLES,
+    Record,
+    _NO_KEY,
+    _RawBody,
+    _highest_index,
+    _i,
+    _insert,
+    _job_summary,
+    _key_of,
+    _kind,
+    _merge,
+    _s,
+    _safe_value,
+    _tname,
+)
 
 
 def build(
@@ -304,25 +80,6 @@ def build(
         inputs = (builder.base_path,) if builder.base_path is not None else ()
         _write(Path(output), built.archive, force=force, inputs=inputs)
     return built
-
-
-def _write(target: Path, data: bytes, *, force: bool, inputs: tuple[Path, ...]) -> None:
-    for src in inputs:
-        try:
-            if target.exists() and os.path.samefile(target, src):
-                raise OutputError("is the base archive; snaptool never overwrites its input", where=str(target))
-        except OSError:
-            pass
-    if target.is_dir():
-        raise OutputError("is a directory", where=str(target))
-    if not target.parent.is_dir() and str(target.parent) not in ("", "."):
-        raise OutputError(f"directory {target.parent} does not exist", where=str(target))
-    try:
-        atomic_write(target, data, force=force)
-    except FileExistsError:
-        raise OutputError("exists (use --force to replace it)", where=str(target)) from None
-    except OSError as exc:
-        raise OutputError(exc.strerror or str(exc), where=str(target)) from None
 
 
 # -- the builder ----------------------------------------------------------------
@@ -384,7 +141,7 @@ class _Builder:
         return value
 
     def _load_base(self, ref: Any) -> None:
-        from .stream.reader import scan
+        from ..stream.reader import scan
 
         if not isinstance(ref, (str, os.PathLike)):
             raise self.fail("from", "must be a path to a snapshot archive")
@@ -699,91 +456,6 @@ class _Builder:
         )
 
 
-class _RawBody:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-
-_NO_KEY = object()
-
-
-def _key_of(rec: Record, rtype: RecordType) -> Any:
-    if not rtype.key:
-        return _NO_KEY
-    value = _safe_value(rec)
-    if not isinstance(value, dict):
-        return None
-    return tuple(json.dumps(codec.plain(value.get(k)), sort_keys=True) for k in rtype.key)
-
-
-def _safe_value(rec: Record) -> Any:
-    try:
-        return rec.value
-    except codec.CodecError:
-        return None
-
-
-def _insert(records: list[Record], rec: Record, sort_key: str | None = None) -> None:
-    """After the last record of the same type (for Index records given a
-    ``sort_key``: before the first with a greater Key), else at the type's
-    place in Persist order."""
-    same = [j for j, r in enumerate(records) if r.type == rec.type]
-    if same:
-        if sort_key is not None:
-            for j in same:
-                v = _safe_value(records[j])
-                if isinstance(v, dict) and isinstance(v.get("Key"), str) and v["Key"] > sort_key:
-                    records.insert(j, rec)
-                    return
-        records.insert(same[-1] + 1, rec)
-        return
-    rank = _RANK.get(rec.type, len(_RANK))
-    for j, r in enumerate(records):
-        if _RANK.get(r.type, len(_RANK)) > rank:
-            records.insert(j, rec)
-            return
-    records.append(rec)
-
-
-def _highest_index(rec: Record) -> int:
-    value = _safe_value(rec)
-    if not isinstance(value, dict):
-        return 0
-    best = 0
-    for k, v in value.items():
-        if isinstance(k, str) and (k.endswith("Index") or (rec.type == 2 and k == "Value")):
-            if isinstance(v, int) and not isinstance(v, bool) and v > best:
-                best = int(v)
-    return best
-
-
-def _job_summary(job: dict[str, Any]) -> dict[str, Any]:
-    groups = job.get("TaskGroups") or []
-    summary = {}
-    for tg in groups:
-        if isinstance(tg, dict) and isinstance(tg.get("Name"), str):
-            summary[tg["Name"]] = {
-                "Queued": 0, "Complete": 0, "Failed": 0, "Running": 0, "Starting": 0, "Lost": 0, "Unknown": 0,
-            }
-    return {
-        "JobID": job.get("ID", ""),
-        "Namespace": job.get("Namespace", ""),
-        "Summary": summary,
-        "Children": {"Pending": 0, "Running": 0, "Dead": 0},
-        "CreateIndex": codec.Uint(_i(job.get("CreateIndex"))),
-        "ModifyIndex": codec.Uint(_i(job.get("ModifyIndex"))),
-    }
-
-
-def _merge(old: Any, new: Any) -> Any:
-    if isinstance(old, dict) and isinstance(new, dict) and not isinstance(old, codec.Pairs):
-        out = type(old)(old) if not isinstance(old, codec.Map) else codec.Map(old, old.code)
-        for k, v in new.items():
-            out[k] = _merge(old[k], v) if k in old else v
-        return out
-    return new
-
-
 def _meta_from(base: SnapshotMeta | None) -> dict[str, Any]:
     if base is None:
         return {}
@@ -794,19 +466,3 @@ def _meta_from(base: SnapshotMeta | None) -> dict[str, Any]:
         "ConfigurationIndex": base.ConfigurationIndex,
         "Servers": base.Servers,
     }
-
-
-def _s(v: Any) -> str:
-    return v if isinstance(v, str) else ""
-
-
-def _i(v: Any) -> int:
-    return int(v) if isinstance(v, int) and not isinstance(v, bool) else 0
-
-
-def _kind(v: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "null"}.get(type(v), type(v).__name__)
-
-
-def _tname(rtype: RecordType | int) -> str:
-    return rtype.name if isinstance(rtype, RecordType) else f"type {rtype}"
