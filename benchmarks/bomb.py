@@ -56,10 +56,24 @@ def zeros(n: int):  # type: ignore[no-untyped-def]
         yield block
 
 
+def pax_size_header(name: str, size: int) -> bytes:
+    """A PAX 'x' header carrying ``size``, then the entry's USTAR header with
+    size 0 (the shape Go uses above 8 GiB; field details not Go-exact)."""
+    record = f" size={size}\n"
+    length = len(record) + 2
+    length = len(str(length)) + len(record)
+    body = f"{length}{record}".encode()
+    pax = bytearray(go_header(f"PaxHeaders.0/{name}", len(body), 0))
+    pax[156] = ord("x")
+    pax[148:156] = b" " * 8
+    pax[148:156] = b"%06o\x00 " % sum(pax)
+    return bytes(pax) + body + bytes((-len(body)) % 512) + go_header(name, 0, 0)
+
+
 def state_bomb(n: int):  # type: ignore[no-untyped-def]
     meta = json.dumps({"Version": 1, "Size": 16}).encode() + b"\n"
     yield go_header("meta.json", len(meta), 0) + meta + bytes(512 - len(meta))
-    yield go_header("state.bin", n, 0)
+    yield pax_size_header("state.bin", n) if n >= 8**11 else go_header("state.bin", n, 0)
     yield b"\x80"
     yield from zeros(n - 1)
     yield bytes(n % (16 * MIB) - 1) if n % (16 * MIB) else b""

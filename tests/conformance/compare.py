@@ -60,6 +60,8 @@ def run_oracle(path: str | Path, plain: bool, timeout: float = 60) -> dict:
         "fsm_error": fsm.get("error"),
         "fsm_class": fsm.get("class"),
         "fsm_consumed": fsm.get("consumed_bytes"),
+        # the FSM swapped in the restored store (only after Commit())
+        "fsm_committed": fsm.get("committed"),
         "state_bytes": arch.get("state_bytes"),
     }
 
@@ -80,10 +82,13 @@ def nomad_restores(n: dict) -> bool:
     """Nomad restores the archive: every check passes AND the FSM restore read
     all of state.bin. A restore that stops early without an error (type 20 on
     1.0.0-1.9.3, TimeTable on 1.9.2) returns before committing and applies
-    nothing, although the API answers 200 (seen live: 0 of 11 jobs); the spec
+    nothing, although the API answers 200 (seen live: 0 of 11 jobs); the
+    oracle reports whether the restored store was swapped in. The spec
     counts that as not restored, and so does snaptool."""
     consumed, total = n.get("fsm_consumed"), n.get("state_bytes")
     stopped_early = consumed is not None and total is not None and consumed < total
+    if n.get("fsm_committed") is False:  # returned early at the very last record
+        stopped_early = True
     return bool(n["ok"]) and not stopped_early
 
 

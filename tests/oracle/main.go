@@ -28,6 +28,7 @@ import (
 	"github.com/hashicorp/nomad/helper/raftutil"
 	"github.com/hashicorp/nomad/helper/snapshot"
 	"github.com/hashicorp/nomad/nomad"
+	"github.com/hashicorp/nomad/nomad/state"
 	"github.com/hashicorp/nomad/nomad/structs"
 	"github.com/hashicorp/raft"
 )
@@ -70,6 +71,11 @@ type fsmResult struct {
 	// restore stopped early without an error (e.g. type 20, EventSink, whose
 	// case is "return nil" in Nomad 1.0.0-1.9.3).
 	ConsumedBytes int `json:"consumed_bytes"`
+	// Committed: the FSM swapped in the restored state store, which its
+	// restoreImpl does only after Commit(). A restore that returns early
+	// without an error (type 20 on 1.0.0-1.9.3) keeps the old store, even
+	// when the early record was the last byte of state.bin.
+	Committed bool `json:"committed"`
 }
 
 type fsmDroppedResult struct {
@@ -207,6 +213,7 @@ func restoreMetaChecks(meta *raft.SnapshotMeta, stateLen int) error {
 
 func newFSM(logger hclog.Logger) (interface {
 	Restore(io.ReadCloser) error
+	State() *state.StateStore
 }, error) {
 	periodicDispatch := nomad.NewPeriodicDispatch(logger, nil)
 	blockedEvals := nomad.NewBlockedEvals(nil, logger)
@@ -238,7 +245,7 @@ func classify(err error) string {
 	}
 }
 
-func runFSM(state []byte, logger hclog.Logger) (res fsmResult) {
+func runFSM(stateBin []byte, logger hclog.Logger) (res fsmResult) {
 	defer func() {
 		if r := recover(); r != nil {
 			res.OK = false
@@ -251,11 +258,12 @@ func runFSM(state []byte, logger hclog.Logger) (res fsmResult) {
 	if err != nil {
 		return fsmResult{Error: strp("oracle: failed to create FSM: " + err.Error()), Class: strp("other")}
 	}
-	cr := &countingReader{r: bytes.NewReader(state)}
+	cr := &countingReader{r: bytes.NewReader(stateBin)}
+	before := fsm.State()
 	if err := fsm.Restore(io.NopCloser(cr)); err != nil {
 		return fsmResult{Error: errp(err), Class: strp(classify(err)), ConsumedBytes: cr.read}
 	}
-	return fsmResult{OK: true, ConsumedBytes: cr.read}
+	return fsmResult{OK: true, ConsumedBytes: cr.read, Committed: fsm.State() != before}
 }
 
 // runStateCommand calls helper/raftutil.RestoreFromArchive, the whole of what
