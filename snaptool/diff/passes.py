@@ -1,0 +1,448 @@
+"""The comparison itself: object keys and secrets per record type, pass 1 over
+A, pass 2 over B, and the report (see the strategy in :mod:`snaptool.diff`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgpack
+
+from ..checks import Target, check
+from ..errors import InputError, UsageError
+from ..findings import Finding
+from ..format.records import REGISTRY, by_number, record_name
+from ..meta import MetaError, SnapshotMeta
+from ..stream.reader import ArchiveScan, Limits, scan
+from ..stream.statewalk import RecordEvent
+from .fields import diff_values, render
+from .report import DiffReport, MetaChange, ObjectChange, Side, TypeDelta, _servers
+
+
+#: Secret fields beyond the registry's, by type name (kept here too so that a
+#: registry edit cannot unmask them): ACL token secrets, variable data, root
+#: key material, node secrets.
+EXTRA_SECRETS: dict[str, frozenset[str]] = {
+    "ACLToken": frozenset({"SecretID"}),
+    "Variables": frozenset({"Data"}),
+    "RootKeyMeta": frozenset({"Key", "RSAKey"}),
+    "WrappedRootKeys": frozenset(
+        {"WrappedKeys", "Key", "RSAKey", "KeyEncryptionKey", "WrappedDataEncryptionKey",
+         "WrappedRSAKey"}
+    ),
+    "Node": frozenset({"SecretID"}),
+    "ACLAuthMethod": frozenset({"OIDCClientSecret"}),
+}
+
+#: Stream problems after which a side's content is not known completely.
+_UNREADABLE = frozenset(
+    {
+        "input.empty",
+        "input.not-gzip",
+        "gzip.bad-header",
+        "gzip.bad-deflate",
+        "gzip.truncated",
+        "gzip.crc-mismatch",
+        "gzip.isize-mismatch",
+        "tar.bad-header",
+        "tar.truncated",
+        "state.empty",
+        "state.bad-header",
+        "state.truncated",
+        "state.undecodable",
+        "state.record-too-large",
+        "limit.exceeded",
+    }
+)
+
+_META_FIELDS = ("Version", "Index", "Term", "ConfigurationIndex", "Servers")
+
+# -- keys --------------------------------------------------------------------------
+
+
+def _key_fields(number: int) -> tuple[str, ...]:
+    rt = by_number(number)
+    return rt.key if rt is not None else ("ID",)
+
+
+def secrets_for(number: int) -> frozenset[str]:
+    """The secret field names of a record type: the last name of each of the
+    registry's dotted paths, plus :data:`EXTRA_SECRETS`. They are matched at
+    any depth, which masks at least what the paths name."""
+    rt = by_number(number)
+    if rt is None:
+        return frozenset()
+    names = {path.rsplit(".", 1)[-1] for path in rt.secrets}
+    return frozenset(names) | EXTRA_SECRETS.get(rt.name, frozenset())
+
+
+def pick(raw: bytes, names: frozenset[str]) -> dict[str, Any] | None:
+    """The named fields of a record's top-level map, decoding nothing else
+    (every other value is skipped, and reading stops once all are found);
+    None when the value is not a map."""
+    up = msgpack.Unpacker(
+        raw=False,
+        unicode_errors="surrogateescape",
+        strict_map_key=False,
+        max_buffer_size=max(len(raw), 1),
+    )
+    up.feed(raw)
+    found: dict[str, Any] = {}
+    try:
+        n = up.read_map_header()
+        for _ in range(n):
+            k = up.unpack()
+            if isinstance(k, str) and k in names:
+                found[k] = up.unpack()
+                if len(found) == len(names):
+                    break
+            else:
+                up.skip()
+    except (ValueError, msgpack.UnpackException):
+        return None if not found else found
+    return found
+
+
+def parse_types(values: Iterable[str]) -> frozenset[int]:
+    """``--type`` values: names (any case, Nomad's or registry aliases) or numbers."""
+    by_name = {rt.name.lower(): rt.number for rt in REGISTRY}
+    by_name.update({a.lower(): rt.number for rt in REGISTRY for a in rt.aliases})
+    out = set()
+    for text in values:
+        for part in text.split(","):
+            p = part.strip()
+            if not p:
+                continue
+            if p.isdigit() and 0 <= int(p) < 256:
+                out.add(int(p))
+            elif p.lower() in by_name:
+                out.add(by_name[p.lower()])
+            else:
+                raise UsageError(
+                    f"unknown record type {p!r} (a number, or one of: "
+                    + ", ".join(rt.name for rt in REGISTRY)
+                    + ")"
+                )
+    return frozenset(out)
+
+
+# -- the passes ------------------------------------------------------------------------
+
+
+class _Scope:
+    def __init__(
+        self,
+        types: frozenset[int] | None,
+        namespaces: tuple[str, ...],
+        ids: tuple[str, ...],
+    ) -> None:
+        self.types = types
+        self.namespaces = frozenset(namespaces)
+        self.ids = ids
+        self._names: dict[int, frozenset[str]] = {}
+
+    def wants_type(self, number: int) -> bool:
+        return self.types is None or number in self.types
+
+    def names(self, number: int) -> frozenset[str]:
+        names = self._names.get(number)
+        if names is None:
+            names = frozenset(_key_fields(number))
+            if self.namespaces:
+                names |= {"Name" if number == 64 else "Namespace"}
+            self._names[number] = names
+        return names
+
+    def key_of(self, number: int, raw: bytes, ordinal: int) -> dict[str, Any] | None:
+        """The record's natural key, or None when the filters exclude it."""
+        fields = _key_fields(number)
+        names = self.names(number)
+        got = pick(raw, names) if names else {}
+        if got is not None and all(f in got for f in fields):
+            key = {f: _key_value(got[f]) for f in fields}
+        else:
+            key = {"#": ordinal}
+            got = got or {}
+        if self.namespaces:
+            ns = got.get("Name" if number == 64 else "Namespace")
+            if ns not in self.namespaces:
+                return None
+        if self.ids:
+            texts = [str(v) for v in key.values()] + ["/".join(str(v) for v in key.values())]
+            if not any(fnmatch.fnmatchcase(t, pat) for pat in self.ids for t in texts):
+                return None
+        return key
+
+
+def _key_value(v: Any) -> Any:
+    if type(v) is str and v.isprintable():  # the usual case, and never a time
+        return v
+    if type(v) is int:
+        return v
+    return render(v)
+
+
+def _key_hash(number: int, key: dict[str, Any]) -> bytes:
+    parts = [str(number)]
+    for name, v in key.items():
+        parts.append(v if type(v) is str else f"{name}\x01{v!r}")
+    text = "\x00".join(parts)
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()[:12]
+
+
+def _digest(number: int, raw: bytes) -> bytes:
+    """96 bits of SHA-256 of the value, and the type byte: a record's identity
+    in pass 1. (SHA-256 is the fastest hashlib digest with SHA extensions.)"""
+    return hashlib.sha256(raw).digest()[:12] + _TYPE_BYTES[number]
+
+
+_TYPE_BYTES = [bytes((i,)) for i in range(256)]
+
+
+def _read(path: str, on_record: Callable[[RecordEvent], None], limits: Limits) -> ArchiveScan:
+    result = scan(path, on_record=on_record, keep_raw=True, limits=limits)
+    bad = [f for f in result.findings if f.code in _UNREADABLE]
+    if bad:
+        raise InputError(f"cannot read the archive completely: {bad[0].message}", where=path)
+    if result.state is None or "state.bin" not in result.seen:
+        raise InputError("the archive has no state.bin", where=path)
+    if not result.state.complete:
+        raise InputError("state.bin could not be read to its end", where=path)
+    return result
+
+
+def _side(path: str, result: ArchiveScan) -> Side:
+    problems: list[Finding] = []
+    meta: SnapshotMeta | None
+    try:
+        meta = check(result, Target())
+    except MetaError:
+        meta = None
+    problems = [f for f in result.findings if f.severity == "reject"]
+    texts = []
+    for f in problems:
+        where = f.location()
+        texts.append(f"{f.code}: {where + ': ' if where else ''}{f.message}")
+    if meta is None and "meta.json" in result.seen:
+        try:
+            meta = SnapshotMeta.parse(result.meta_raw)
+        except MetaError:
+            meta = None
+    return Side(path, meta, texts)
+
+
+def _meta_changes(a: SnapshotMeta | None, b: SnapshotMeta | None) -> list[MetaChange]:
+    if a is None and b is None:
+        return []
+    if a is None or b is None:
+        return [MetaChange("meta.json", "present" if a else None, "present" if b else None)]
+    out = []
+    for name in _META_FIELDS:
+        va = _servers(a) if name == "Servers" else getattr(a, name)
+        vb = _servers(b) if name == "Servers" else getattr(b, name)
+        if va != vb:
+            out.append(MetaChange(name, va, vb))
+    return out
+
+
+def diff(
+    path_a: str | os.PathLike[str],
+    path_b: str | os.PathLike[str],
+    *,
+    types: frozenset[int] | None = None,
+    namespaces: Iterable[str] = (),
+    ids: Iterable[str] = (),
+    fields: bool = True,
+    max_pending: int = 256 << 20,
+    limits: Limits = Limits(),
+) -> DiffReport:
+    """Compare archive A with archive B (see the module notes).
+
+    ``types``, ``namespaces`` and ``ids`` restrict the objects compared:
+    ``namespaces`` keeps objects whose ``Namespace`` field (a Namespace
+    record's ``Name``) is one of them, so types without one drop out;
+    ``ids`` are shell patterns matched against each key value and the joined
+    id. ``fields=False`` skips the field lists (``--stat``).
+    ``max_pending`` bounds the value bytes of A held at once in pass 2.
+    """
+    pa, pb = os.fspath(path_a), os.fspath(path_b)
+    scope = _Scope(types, tuple(namespaces), tuple(ids))
+
+    # pass 1, A: value digest -> record number. Equal bytes mean an equal
+    # object (the key is read from those bytes), so no key is decoded here.
+    seen_a: dict[bytes, int] = {}
+    twins: list[int] = []  # earlier copies of a byte-identical record
+
+    def index_a(ev: RecordEvent) -> None:
+        if scope.wants_type(ev.type):
+            d = _digest(ev.type, ev.raw or b"")
+            prev = seen_a.get(d)
+            if prev is not None:
+                twins.append(prev)
+            seen_a[d] = ev.index
+
+    scan_a = _read(pa, index_a, limits)
+    side_a = _side(pa, scan_a)
+
+    # pass 1, B: a record with a byte-identical twin in A is unchanged (the
+    # twin is marked in a bitmap by A's record number); the others, usually
+    # few, are keyed and kept: changed or added, as pass 2 will tell.
+    matched = bytearray(scan_a.state.records if scan_a.state else 0)
+    for ia in twins:
+        matched[ia] = 1
+    unmatched_b: dict[bytes, tuple[int, int, int, dict[str, Any]]] = {}
+    ordinals: dict[int, int] = {}
+
+    def index_b(ev: RecordEvent) -> None:
+        if not scope.wants_type(ev.type):
+            return
+        n = ordinals[ev.type] = ordinals.get(ev.type, -1) + 1
+        ia = seen_a.get(_digest(ev.type, ev.raw or b""))
+        if ia is not None:
+            matched[ia] = 1
+            return
+        key = scope.key_of(ev.type, ev.raw or b"", n)
+        if key is not None:
+            unmatched_b[_key_hash(ev.type, key)] = (ev.index, ev.type, ev.size, key)
+
+    scan_b = _read(pb, index_b, limits)
+    side_b = _side(pb, scan_b)
+    seen_a.clear()
+
+    objects = _Pass2(scope, matched, unmatched_b, fields, max_pending).run(
+        pa, pb, limits, scan_a.hashes.get("state.bin"), scan_b.hashes.get("state.bin")
+    )
+    objects.sort(key=ObjectChange.sort_key)
+
+    return DiffReport(
+        side_a,
+        side_b,
+        _meta_changes(side_a.meta, side_b.meta),
+        _type_deltas(scan_a, scan_b, scope, objects),
+        objects,
+        {
+            "types": sorted(record_name(t) for t in types) if types else [],
+            "namespaces": sorted(scope.namespaces),
+            "ids": list(scope.ids),
+        },
+    )
+
+
+Pending = dict[int, tuple[int, int, dict[str, Any], bytes]]  # B no. -> type, size, key, A bytes
+
+
+class _Pass2:
+    """Key A's unmatched records: a key B also has is a candidate, else the
+    object was removed; B's keys left over were added. Then decode and compare
+    each candidate pair, holding at most ``max_pending`` bytes of A at once
+    (one round per budget's worth)."""
+
+    def __init__(
+        self,
+        scope: _Scope,
+        matched: bytearray,
+        unmatched_b: dict[bytes, tuple[int, int, int, dict[str, Any]]],
+        fields: bool,
+        max_pending: int,
+    ) -> None:
+        self.scope, self.matched, self.unmatched_b = scope, matched, unmatched_b
+        self.fields, self.max_pending = fields, max_pending
+        self.out: list[ObjectChange] = []
+        self.candidates: dict[int, tuple[int, dict[str, Any]]] = {}  # A no. -> B no., key
+        self.todo: set[int] | None = None  # None: the first round, which finds them
+        self._reset()
+
+    def _reset(self) -> None:
+        self.pending: Pending = {}
+        self.budget = self.max_pending
+        self.later: set[int] = set()
+        self.ordinals: dict[int, int] = {}
+
+    def on_a(self, ev: RecordEvent) -> None:
+        if not self.scope.wants_type(ev.type):
+            return
+        n = self.ordinals[ev.type] = self.ordinals.get(ev.type, -1) + 1
+        if self.matched[ev.index]:
+            return
+        raw = ev.raw or b""
+        if self.todo is None:
+            key = self.scope.key_of(ev.type, raw, n)
+            if key is None:
+                return
+            other = self.unmatched_b.pop(_key_hash(ev.type, key), None)
+            if other is None:
+                self.out.append(ObjectChange("removed", ev.type, key, ev.size, None))
+                return
+            self.candidates[ev.index] = (other[0], key)
+        elif ev.index not in self.todo:
+            return
+        if self.pending and self.budget < len(raw):
+            self.later.add(ev.index)
+            return
+        self.budget -= len(raw)
+        ib, key = self.candidates[ev.index]
+        self.pending[ib] = (ev.type, ev.size, key, raw)
+
+    def after_a(self) -> None:
+        if self.todo is None:
+            for _, number, size, key in self.unmatched_b.values():
+                self.out.append(ObjectChange("added", number, key, None, size))
+            self.unmatched_b.clear()
+        self.todo = self.later
+
+    def on_b(self, ev: RecordEvent) -> None:
+        item = self.pending.pop(ev.index, None)
+        if item is None:
+            return
+        number, size_a, key, raw_a = item
+        changes = diff_values(_decode(raw_a), _decode(ev.raw or b""), secrets_for(number))
+        if changes:
+            self.out.append(
+                ObjectChange("changed", number, key, size_a, ev.size, changes if self.fields else [])
+            )
+
+    def run(
+        self, pa: str, pb: str, limits: Limits, hash_a: str | None, hash_b: str | None
+    ) -> list[ObjectChange]:
+        if all(self.matched) and not self.unmatched_b:
+            return self.out
+        while self.todo is None or self.todo:
+            self._reset()
+            _same_file(pa, _read(pa, self.on_a, limits), hash_a)
+            self.after_a()
+            if self.pending:
+                _same_file(pb, _read(pb, self.on_b, limits), hash_b)
+        return self.out
+
+
+def _decode(raw: bytes) -> Any:
+    return msgpack.unpackb(raw, raw=False, unicode_errors="surrogateescape", strict_map_key=False)
+
+
+def _same_file(path: str, result: ArchiveScan, expected: str | None) -> None:
+    if result.hashes.get("state.bin") != expected:
+        raise InputError("the file changed while it was being compared", where=path)
+
+
+def _type_deltas(
+    a: ArchiveScan, b: ArchiveScan, scope: _Scope, objects: list[ObjectChange]
+) -> list[TypeDelta]:
+    ta = a.state.types if a.state else {}
+    tb = b.state.types if b.state else {}
+    rows: dict[int, TypeDelta] = {}
+    for number in sorted(set(ta) | set(tb)):
+        if not scope.wants_type(number):
+            continue
+        row = rows[number] = TypeDelta(number, record_name(number))
+        if number in ta:
+            row.count_a, row.size_a = ta[number].count, ta[number].sum
+        if number in tb:
+            row.count_b, row.size_b = tb[number].count, tb[number].sum
+    for o in objects:
+        row = rows.setdefault(o.number, TypeDelta(o.number, o.name))
+        setattr(row, o.op, getattr(row, o.op) + 1)
+    return [rows[n] for n in sorted(rows)]
