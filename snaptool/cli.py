@@ -284,11 +284,12 @@ def _render_inspect(report: Any) -> None:
             ["Term", str(meta.Term)],
             ["Version", str(meta.Version)],
         ]
+        for line in _columns(kv, " = "):  # Nomad's own first block, as it prints it
+            typer.echo(line)
         span = report.written_by
         if span is not None:
-            kv.append(["Written by", f"Nomad {span[0]} to {span[1]} (from its record types)"])
-        for line in _columns(kv, " = "):
-            typer.echo(line)
+            typer.echo("")
+            typer.echo(f"Record types as written by Nomad {span[0]} to {span[1]}")
         servers = meta.Servers or []
         if servers:
             typer.echo("")

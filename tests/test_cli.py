@@ -97,7 +97,11 @@ def test_inspect_human_table() -> None:
     result = run("inspect", str(OK))
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
+    # Nomad's formatKV block first: keys padded to the widest, joined by " = "
     assert lines[0].startswith("Created = ") and lines[1].startswith("ID      = ")
+    assert [line.split(" = ")[0].rstrip() for line in lines[:6]] == [
+        "Created", "ID", "Size", "Index", "Term", "Version",
+    ]
     assert any(line.split()[:3] == ["Type", "Count", "Size"] for line in lines)
     assert lines[-1].startswith("Total")
 

@@ -47,8 +47,13 @@ def plain_help(cmd: Any, ctx: Any) -> str:
     formatter = click.HelpFormatter(width=HELP_WIDTH, max_width=HELP_WIDTH)
     # typer overrides format_help with rich output; click's base method
     # renders the same usage, text and parameters as plain text.
+    # The steps of click's Command.format_help, called one by one on the base
+    # classes (click 8.5 added steps that typer's classes do not have).
     base = click.Group if isinstance(cmd, click.Group) else click.Command
-    base.format_help(cmd, ctx, formatter)
+    base.format_usage(cmd, ctx, formatter)
+    base.format_help_text(cmd, ctx, formatter)
+    base.format_options(cmd, ctx, formatter)
+    base.format_epilog(cmd, ctx, formatter)
     return formatter.getvalue().rstrip() + "\n"
 
 
