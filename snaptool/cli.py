@@ -65,6 +65,11 @@ def _fail(exc: BaseException) -> NoReturn:
     if isinstance(exc, SnaptoolError):
         typer.echo(f"snaptool: {exc}", err=True)
         raise typer.Exit(exc.exit_code)
+    if isinstance(exc, OSError) and not _state["debug"]:
+        # a file the command could not open or write: the user's to fix
+        where = exc.filename or ""
+        typer.echo(f"snaptool: {where + ': ' if where else ''}{exc.strerror or exc}", err=True)
+        raise typer.Exit(2)
     if _state["debug"]:
         raise exc
     typer.echo(

@@ -124,10 +124,17 @@ def job(
     NomadTokenID, VaultToken, ConsulToken, Stop (unless --keep-stop), and
     TaskGroups[].Scaling ID, CreateIndex and ModifyIndex.
     """
-    from .jobspec import find_job, job_request
+    from .jobspec import damage_of, find_job, job_request
 
     try:
         record = find_job(file, name, namespace=namespace, version=version)
+        damage = damage_of(record.scan) if record.scan is not None else None
+        if damage is not None:
+            typer.echo(
+                f"snaptool: warning: {file}: the archive is damaged ({damage}); "
+                "the job was read from before the damage",
+                err=True,
+            )
         if source:
             sub = record.submission
             if not sub or not isinstance(sub.get("Source"), str):

@@ -116,6 +116,9 @@ def find_job(
     result = run_scan(path, on_record, record_types=(JOB, JOB_VERSION, JOB_SUBMISSION))
     if found is None:
         where = os.fspath(path)
+        damage = damage_of(result)
+        if damage is not None:
+            raise JobNotFound(f"no job {job_id!r} found, and the archive is damaged: {damage}", where=where)
         if not namespaces:
             raise JobNotFound(f"no job {job_id!r} in this snapshot", where=where)
         if namespace not in namespaces:
@@ -129,6 +132,15 @@ def find_job(
         found.submission = submissions.get(found.version)
     found.scan = result
     return found
+
+
+def damage_of(result: Any) -> str | None:
+    """The first problem that stopped the read (archive or record framing)."""
+    for f in result.findings:
+        if f.severity == "reject" or f.code in ("state.truncated", "state.undecodable", "state.empty"):
+            where = f.location()
+            return f"{where + ': ' if where else ''}{f.message}"
+    return None
 
 
 def job_request(record: JobRecord, *, keep_stop: bool = False) -> dict[str, Any]:

@@ -23,6 +23,9 @@ from snaptool.stream.reader import scan
 
 from .conftest import FIXTURES
 
+#: A root key ID for built variables (the recipes use the same).
+KEY_ID = "00000000-0000-0000-0000-000000000000"
+
 RECIPES = FIXTURES / "recipes"
 OUT = RECIPES / "out"
 
@@ -39,7 +42,9 @@ MINIMAL = {
     "records": [
         {"Namespace": {"Name": "team-a", "CreateIndex": 10, "ModifyIndex": 10}},
         {"Job": JOB},
-        {"Variables": {"Namespace": "default", "Path": "p", "Data": "AAE=", "CreateIndex": 15, "ModifyIndex": 15}},
+        # KeyID: Nomad's state store indexes it (a variable without one fails restore)
+        {"Variables": {"Namespace": "default", "Path": "p", "Data": "AAE=", "KeyID": KEY_ID,
+                       "CreateIndex": 15, "ModifyIndex": 15}},
     ]
 }
 
@@ -225,7 +230,7 @@ def _manifests(draw: st.DrawFn) -> dict:
                                 "Version": draw(st.integers(0, 1 << 33)), "SubmitTime": draw(st.integers(0, 1 << 62)),
                                 "CreateIndex": draw(st.integers(1, 1 << 40)), "ModifyIndex": draw(st.integers(1, 1 << 40))}})
     for path in draw(st.lists(_names, unique=True, max_size=3)):
-        records.append({"Variables": {"Namespace": "default", "Path": path, "Data": {"$bytes": "AAEC/w=="},
+        records.append({"Variables": {"Namespace": "default", "Path": path, "Data": {"$bytes": "AAEC/w=="}, "KeyID": KEY_ID,
                                       "CreateTime": "2024-05-01T12:00:00.000000001Z", "ModifyIndex": draw(st.integers(0, 300))}})
     return {"meta": {"Term": draw(st.integers(1, 9))}, "derive": draw(st.booleans()), "records": records}
 

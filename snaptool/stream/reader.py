@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -165,6 +166,12 @@ def scan(
     ``on_record`` is called for every record (or, with ``record_types``, for
     records of those types); ``keep_raw`` gives it the value's bytes."""
     name = os.fspath(path)
+    if name == "-":  # standard input: one pass needs no seeking
+        import sys
+
+        return _scan_open(
+            sys.stdin.buffer, "<stdin>", plain_tar, limits, on_record, keep_raw, record_types, decode_types
+        )
     try:
         f = open(name, "rb")  # noqa: SIM115 - closed below
     except IsADirectoryError:
@@ -191,13 +198,18 @@ def _scan_open(
     decode_types: frozenset[int] = frozenset(),
 ) -> ArchiveScan:
     result = ArchiveScan(path=name, plain_tar=plain_tar, form="tar" if plain_tar else "snap")
+    regular = False
     try:
-        result.compressed_size = os.fstat(f.fileno()).st_size
-    except OSError:
+        st = os.fstat(f.fileno())
+        regular = stat.S_ISREG(st.st_mode)
+        result.compressed_size = st.st_size if regular else 0
+    except (OSError, ValueError):
         pass
+    # Pipes and devices cannot seek: the first bytes are read once, looked at,
+    # and put back in front of the stream.
     head = f.read(4096)
-    f.seek(0)
-    result.input_kind = describe(head, result.compressed_size)
+    result.input_kind = describe(head, result.compressed_size if regular else len(head))
+    f = _Prepended(head, f)  # type: ignore[assignment]
 
     hashes = {n: hashlib.sha256() for n in ("meta.json", "state.bin")}
     walker = StateWalker(result.report, max_record_size=limits.max_record_size, on_record=on_record, keep_raw=keep_raw, record_types=record_types, decode_types=decode_types)
@@ -274,6 +286,24 @@ def _meta_size(parts: list[bytes]) -> int | None:
     except MetaError:
         return None
     return meta.Size if meta.Size >= 0 else None
+
+
+class _Prepended:
+    """A read-only stream: ``head``, then the rest of ``f``."""
+
+    def __init__(self, head: bytes, f: BinaryIO) -> None:
+        self.head, self.f = head, f
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.head:
+            return self.f.read(n)
+        if 0 <= n < len(self.head):
+            data, self.head = self.head[:n], self.head[n:]
+            return data
+        data, self.head = self.head, b""
+        if n < 0:
+            return data + self.f.read()
+        return data + self.f.read(n - len(data)) if n > len(data) else data
 
 
 def _gzip_reporter(result: ArchiveScan):  # type: ignore[no-untyped-def]
