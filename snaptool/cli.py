@@ -52,10 +52,22 @@ def main(
 
 
 def _target(version: str, edition: str) -> Target:
+    from .format.records import LATEST_NOMAD
+
+    if not version.strip():
+        raise UsageError("--target needs a Nomad version such as 1.9.2, or latest")
+    if version.strip().lower().endswith(("+ent", "-ent", ".ent")) and edition == "ce":
+        raise UsageError(f"--target {version}: give the edition with --edition ent")
     try:
         parsed = parse_version(version)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if parsed > LATEST_NOMAD:
+        typer.echo(
+            f"snaptool: warning: Nomad {version} is newer than any version snaptool knows "
+            f"({'.'.join(map(str, LATEST_NOMAD))}); judged by what that one restores",
+            err=True,
+        )
     if edition not in ("ce", "ent"):
         raise UsageError(f"--edition must be ce or ent, not {edition!r}")
     return Target(parsed, edition)
