@@ -179,7 +179,7 @@ def _render_rewrite(report: Any, verdict: Any, what: str) -> None:
 def _finish(report: Any, json_out: bool, what: str) -> None:
     from .commands import verify
 
-    verdict = verify(report.output)
+    verdict = verify(report.output, schema=True)
     if json_out:
         d = report.to_dict()
         d["Verify"] = verdict.to_dict()

@@ -47,7 +47,7 @@ def test_target_verdict_is_nomads(version: str, archive: Path, tmp_path: Path) -
         env={**os.environ, "NOMAD_ADDR": "http://127.0.0.1:1"},  # never a server: it is offline
     )
     nomad_restores = run.returncode == 0
-    report = verify(archive, target=Target(parse_version(version), "ce"))
+    report = verify(archive, target=Target(parse_version(version), "ce"), schema=True)
     assert report.ok == nomad_restores, (
         run.stderr.decode(errors="replace")[-300:],
         [f.to_dict() for f in report.findings if f.severity in ("reject", "restore")],

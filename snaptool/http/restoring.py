@@ -167,7 +167,7 @@ def plan_restore(conn: Connection, path: str | os.PathLike[str], *, target: Targ
             warnings.append(server.warning)
         goal = server.target
         _check_leader(client, conn, action)
-    report = verify(name, target=goal)
+    report = verify(name, target=goal, schema=True)  # a bad record would crash the leader
     if _stat_key(_stat(name)) != _stat_key(st):
         raise InputError("changed while it was being verified; try again", where=name)
     plan = RestorePlan(name, report, server, _stat_key(st), st.st_size, token_type, warnings)

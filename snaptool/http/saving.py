@@ -262,7 +262,7 @@ def save(
                     f"cut short); nothing saved"
                 )
             digest_checked = True
-        report = verify(tmp, target=goal)
+        report = verify(tmp, target=goal, schema=True)
         report = dataclasses.replace(report, path=str(dest))
         if not report.ok:
             raise SaveRefused(

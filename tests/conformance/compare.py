@@ -67,7 +67,7 @@ def run_oracle(path: str | Path, plain: bool, timeout: float = 60) -> dict:
 
 
 def run_snaptool(path: str | Path, plain: bool) -> dict:
-    r = verify(path, plain_tar=plain, target=TARGET)
+    r = verify(path, plain_tar=plain, target=TARGET, schema=True)
     return {
         "ok": r.ok,
         "archive_ok": not any(f.severity == "reject" for f in r.findings),
