@@ -73,22 +73,29 @@ def _target(version: str, edition: str) -> Target:
     return Target(parsed, edition)
 
 
-def _fail(exc: BaseException) -> NoReturn:
+def _error_line(message: str, code: int, json_out: bool) -> NoReturn:
+    """One line on stderr; with --json also ``{"error": ..., "exit": ...}`` on
+    stdout, so that a script reading the JSON sees the failure too."""
+    typer.echo(f"snaptool: {message}", err=True)
+    if json_out:
+        typer.echo(json.dumps({"error": message, "exit": code}))
+    raise typer.Exit(code)
+
+
+def _fail(exc: BaseException, json_out: bool = False) -> NoReturn:
     if isinstance(exc, SnaptoolError):
-        typer.echo(f"snaptool: {exc}", err=True)
-        raise typer.Exit(exc.exit_code)
+        _error_line(str(exc), exc.exit_code, json_out)
     if isinstance(exc, OSError) and not _state["debug"]:
         # a file the command could not open or write: the user's to fix
         where = exc.filename or ""
-        typer.echo(f"snaptool: {where + ': ' if where else ''}{exc.strerror or exc}", err=True)
-        raise typer.Exit(2)
+        _error_line(f"{where + ': ' if where else ''}{exc.strerror or exc}", 2, json_out)
     if _state["debug"]:
         raise exc
-    typer.echo(
-        f"snaptool: internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)",
-        err=True,
+    _error_line(
+        f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)",
+        2,
+        json_out,
     )
-    raise typer.Exit(2)
 
 
 def _print_json(obj: Any) -> None:
@@ -137,7 +144,7 @@ def verify(
         paths = _expand(files)
         results = _run_batch(paths, form, goal, jobs, schema)
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into a line
-        _fail(exc)
+        _fail(exc, json_out)
     good = [r for r in results if not isinstance(r, str)]
     trouble = [r for r in results if isinstance(r, str)]
     for message in trouble:
@@ -263,7 +270,7 @@ def inspect(
         form = "tar" if plain_tar else "state" if bare_state else "auto"
         report = run_inspect(file, form=form, target=_target(target, edition))
     except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+        _fail(exc, json_out)
     readable = not any(f.severity == "reject" for f in report.verify.findings) and (
         report.verify.scan.state is not None and report.verify.scan.state.complete
     )

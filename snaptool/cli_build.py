@@ -34,7 +34,7 @@ def build_command(
 
         built = build(manifest, output=output, mtime=mtime, force=force)
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into a line
-        _fail(exc)
+        _fail(exc, json_out)
     summary: dict[str, Any] = {
         "output": output,
         "bytes": len(built.archive),

@@ -82,7 +82,7 @@ def diff_command(
         wanted = parse_types(types) if types else None
         report = diff(a, b, types=wanted, namespaces=namespaces or (), ids=ids or (), fields=not stat)
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into a line
-        _fail(exc)
+        _fail(exc, json_out)
     for side in (report.a, report.b):
         for p in side.problems:
             typer.echo(f"snaptool: {side.path}: warning: {p}", err=True)

@@ -152,7 +152,7 @@ def save(
         typer.echo("snaptool: save: interrupted; nothing saved", err=True)
         raise typer.Exit(2) from None
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into a line
-        _fail(exc)
+        _fail(exc, json_out)
     for w in result.warnings:
         _warn(w)
     if json_out:
@@ -226,7 +226,7 @@ def restore(
         typer.echo("snaptool: restore: interrupted; nothing sent", err=True)
         raise typer.Exit(2) from None
     except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+        _fail(exc, json_out)
     for w in plan.warnings:
         _warn(w)
     meta = plan.report.meta
@@ -270,7 +270,7 @@ def restore(
         )
         raise typer.Exit(2) from None
     except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+        _fail(exc, json_out)
     if json_out:
         _print_json(result.to_dict())
         return

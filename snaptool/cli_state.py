@@ -226,7 +226,7 @@ def filter_cmd(
         )
         report = rewrite_archive(src, dst, decide, force=force)
     except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+        _fail(exc, json_out)
     _finish(report, json_out, "changed")
 
 
@@ -258,5 +258,5 @@ def redact(
             force=force,
         )
     except Exception as exc:  # noqa: BLE001
-        _fail(exc)
+        _fail(exc, json_out)
     _finish(report, json_out, "redacted")
