@@ -191,7 +191,8 @@ class _KeyMaterial:
         if event.type != 30 or not isinstance(value, dict):
             return
         self.wrapped += 1
-        for wrapped in value.get(b"WrappedKeys") or []:
+        keys = value.get(b"WrappedKeys")
+        for wrapped in keys if isinstance(keys, (list, tuple)) else ():
             if isinstance(wrapped, dict) and wrapped.get(b"KeyEncryptionKey"):
                 key_id = value.get(b"KeyID", b"?")
                 text = key_id.decode("utf-8", "replace") if isinstance(key_id, bytes) else str(key_id)

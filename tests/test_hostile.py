@@ -156,3 +156,19 @@ def test_debug_shows_traceback_only_on_internal_errors(monkeypatch) -> None:
     monkeypatch.setattr(snaptool.commands, "verify", boom)
     result = CliRunner().invoke(app, ["verify", str(OK)])
     assert result.exit_code == 2 and "internal error" in result.stderr and "Traceback" not in result.output
+
+
+def test_wrapped_keys_of_the_wrong_kind(tmp_path: Path) -> None:
+    """Found by the atheris fuzzer: a WrappedRootKeys record whose WrappedKeys
+    is an integer must not crash the key-material note."""
+    import msgpack
+
+    record = msgpack.packb({"KeyID": "k", "WrappedKeys": 5}, use_bin_type=False)
+    state = b"\x80" + b"\x1e" + record
+    meta = json.dumps({"Version": 1, "Size": len(state)}).encode() + b"\n"
+    files = {"meta.json": meta, "state.bin": state}
+    p = tmp_path / "k.snap"
+    p.write_bytes(gzip_member(tar_bytes([("meta.json", meta), ("state.bin", state), ("SHA256SUMS", sums_text(files))], 0)))
+    report = verify(p)
+    assert "content.key-material" not in {f.code for f in report.findings}
+    assert verify(p, schema=True).findings is not None
