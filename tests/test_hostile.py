@@ -172,3 +172,22 @@ def test_wrapped_keys_of_the_wrong_kind(tmp_path: Path) -> None:
     report = verify(p)
     assert "content.key-material" not in {f.code for f in report.findings}
     assert verify(p, schema=True).findings is not None
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parent / "fuzz" / "regressions").glob("*")), ids=lambda p: p.name
+)
+def test_fuzz_regressions(path: Path) -> None:
+    """Inputs the atheris target once crashed on, replayed as it feeds them."""
+    atheris = pytest.importorskip("atheris", reason="atheris replays need the fuzzer's data provider")
+    fdp = atheris.FuzzedDataProvider(path.read_bytes())
+    form = ("snap", "tar", "state")[fdp.ConsumeIntInRange(0, 2)]
+    target = path.parent.parent / ".." / "fuzz-replay.bin"
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        target = Path(d) / "input.snap"
+        target.write_bytes(fdp.ConsumeBytes(fdp.remaining_bytes()))
+        report = verify(target, form=form)
+        assert all(f.message for f in report.findings)
+        verify(target, form=form, schema=True)

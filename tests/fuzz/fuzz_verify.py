@@ -52,7 +52,7 @@ def test_one(data: bytes) -> None:
 
 
 def main() -> None:
-    corpora = [a for a in sys.argv[1:] if not a.startswith("-")]
+    corpora = [a for a in sys.argv[1:] if not a.startswith("-") and not os.path.isfile(a)]
     for corpus in corpora:
         seed_corpus(Path(corpus))
     atheris.Setup(sys.argv, test_one)
