@@ -182,7 +182,6 @@ def test_fuzz_regressions(path: Path) -> None:
     atheris = pytest.importorskip("atheris", reason="atheris replays need the fuzzer's data provider")
     fdp = atheris.FuzzedDataProvider(path.read_bytes())
     form = ("snap", "tar", "state")[fdp.ConsumeIntInRange(0, 2)]
-    target = path.parent.parent / ".." / "fuzz-replay.bin"
     import tempfile
 
     with tempfile.TemporaryDirectory() as d:
