@@ -30,6 +30,7 @@ from .records import (
     INDEX_TABLES,
     Record,
     _NO_KEY,
+    _RANK,
     _RawBody,
     _highest_index,
     _i,
@@ -83,6 +84,61 @@ def build(
 
 
 # -- the builder ----------------------------------------------------------------
+
+
+def _place_all(
+    records: list[Record], placed: list[tuple[Record, RecordType | int]]
+) -> list[Record]:
+    """Place manifest records as placing them one by one would: a record
+    replaces the first of its type with the same natural key (for keyless
+    types: the first of its type), earlier manifest records included; the
+    rest go after the last record of their type, or at their type's place in
+    Persist order. One pass over the list (placing one by one was quadratic).
+    """
+    keyed = {rec.type: rtype for rec, rtype in placed if isinstance(rtype, RecordType)}
+    first: dict[tuple[int, Any], int] = {}  # (type, key) -> position in records
+    first_of_type: dict[int, int] = {}
+    last_of_type: dict[int, int] = {}
+    for j, old in enumerate(records):
+        first_of_type.setdefault(old.type, j)
+        last_of_type[old.type] = j
+        rtype = keyed.get(old.type)
+        if rtype is not None and rtype.key:
+            first.setdefault((old.type, _key_of(old, rtype)), j)
+    out = list(records)
+    pending: dict[int, list[Record]] = {}
+    pending_at: dict[tuple[int, Any], int] = {}  # (type, key) -> index in pending[type]
+    for rec, rtype in placed:
+        group = pending.setdefault(rec.type, [])
+        if not isinstance(rtype, RecordType):
+            group.append(rec)
+            continue
+        ident = (rec.type, _key_of(rec, rtype) if rtype.key else _NO_KEY)
+        if rtype.key and ident in first:
+            out[first[ident]] = rec
+        elif not rtype.key and rec.type in first_of_type:
+            out[first_of_type[rec.type]] = rec
+        elif ident in pending_at:
+            group[pending_at[ident]] = rec
+        else:
+            pending_at[ident] = len(group)
+            group.append(rec)
+    pending = {t: g for t, g in pending.items() if g}
+    if not pending:
+        return out
+    unseen = len(_RANK)
+    new_types = sorted((t for t in pending if t not in last_of_type), key=lambda t: _RANK.get(t, unseen))
+    result: list[Record] = []
+    for j, rec in enumerate(out):
+        rank = _RANK.get(rec.type, unseen)
+        while new_types and _RANK.get(new_types[0], unseen) < rank:
+            result.extend(pending[new_types.pop(0)])
+        result.append(rec)
+        if last_of_type.get(rec.type) == j and rec.type in pending:
+            result.extend(pending[rec.type])
+    for t in new_types:
+        result.extend(pending[t])
+    return result
 
 
 class _Builder:
@@ -299,6 +355,7 @@ class _Builder:
 
     def _add(self, entries: list[Any]) -> bool:
         listed_index = False
+        placed: list[tuple[Record, RecordType | int]] = []
         for i, entry in enumerate(entries):
             rtype, body, _ = self._entry_type(entry, f"records[{i}]")
             where = f"records[{i}] ({_tname(rtype)})"
@@ -307,20 +364,9 @@ class _Builder:
             raw = self._encode(rtype, body, where)
             number = self._number(rtype)
             listed_index |= number == 2
-            rec = Record(number, raw, "manifest")
-            self._place(rec, rtype, where)
+            placed.append((Record(number, raw, "manifest"), rtype))
+        self.records = _place_all(self.records, placed)
         return listed_index
-
-    def _place(self, rec: Record, rtype: RecordType | int, where: str) -> None:
-        if isinstance(rtype, RecordType):
-            key = _key_of(rec, rtype)
-            for j, old in enumerate(self.records):
-                if old.type != rec.type:
-                    continue
-                if key is _NO_KEY or _key_of(old, rtype) == key:
-                    self.records[j] = rec
-                    return
-        _insert(self.records, rec)
 
     # -- derived and index records -------------------------------------------
 
@@ -335,7 +381,8 @@ class _Builder:
                 summaries.add((_s(v.get("Namespace")), _s(v.get("JobID"))))
             elif r.type == 9:
                 versions.add((_s(v.get("Namespace")), _s(v.get("ID")), _i(v.get("Version"))))
-        for r in list(self.records):
+        derived: list[tuple[Record, RecordType | int]] = []
+        for r in self.records:
             if r.type != 1:
                 continue
             job = _safe_value(r)
@@ -344,11 +391,13 @@ class _Builder:
             ns, jid = _s(job.get("Namespace")), _s(job.get("ID"))
             if (ns, jid) not in summaries:
                 summaries.add((ns, jid))
-                _insert(self.records, Record(7, codec.encode(_job_summary(job)), "derived"))
+                derived.append((Record(7, codec.encode(_job_summary(job)), "derived"), 7))
             ver = (ns, jid, _i(job.get("Version")))
             if ver not in versions:
                 versions.add(ver)
-                _insert(self.records, Record(9, r.raw, "derived"))
+                derived.append((Record(9, r.raw, "derived"), 9))
+        # inserted, never replacing: plain type numbers to _place_all
+        self.records = _place_all(self.records, derived)
 
     def _meta_defaults(self) -> dict[str, Any]:
         meta = _meta_from(self.base_meta)
