@@ -47,6 +47,7 @@ def test_one(data: bytes) -> None:
         for finding in report.findings:
             assert finding.message and finding.severity
         inspect(FILE, form=form)
+        verify(FILE, form=form, schema=True)  # the --deep path save and restore use
     except SnaptoolError:
         pass
 
