@@ -45,10 +45,37 @@ class Masked(str):
     """The placeholder of a masked secret (printed as is)."""
 
 
+def _plain_fast(value: Any) -> Any:
+    """:func:`plain` without ``byte_keys``: the per-record hot path of
+    ``snaptool state``, so exact type tests and no path strings."""
+    t = type(value)
+    if t is str:
+        if value and value[0] in "\x01\x02" and len(value) <= 16:
+            text = go_time_text(value)
+            if text is not None:
+                return text
+        if value.isascii() or _is_utf8(value):
+            return value
+        return b64(value)
+    if t is dict:
+        return {(k if type(k) is str else str(k)): _plain_fast(v) for k, v in value.items()}
+    if t is list:
+        return [_plain_fast(v) for v in value]
+    if t is Masked:
+        return str(value)
+    if t is bytes:
+        return b64(value)
+    if isinstance(value, (str, dict, list, bytes)):  # subclasses: the general path
+        return plain(value, byte_keys=frozenset({"\0"}))
+    return value
+
+
 def plain(value: Any, *, byte_keys: frozenset[str] = frozenset(), _path: str = "") -> Any:
     """Times as RFC 3339, binary (non-UTF-8) strings as base64; values at
     the dotted paths in ``byte_keys`` (known ``[]byte`` fields, ``[]`` for a
     list item) always as base64."""
+    if not byte_keys:
+        return _plain_fast(value)
     if isinstance(value, Masked):
         return str(value)
     if isinstance(value, str):
