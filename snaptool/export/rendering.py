@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from ..format.records import RecordType, by_number
@@ -87,15 +88,34 @@ def plain(value: Any, *, byte_keys: frozenset[str] = frozenset(), _path: str = "
         return value if _is_utf8(value) else b64(value)
     if isinstance(value, dict):
         prefix = _path + "." if _path else ""
-        return {
-            (k if isinstance(k, str) else str(k)): plain(v, byte_keys=byte_keys, _path=f"{prefix}{k}")
-            for k, v in value.items()
-        }
+        on_path = _prefixes(byte_keys)
+        out = {}
+        for k, v in value.items():
+            key = k if isinstance(k, str) else str(k)
+            path = prefix + key
+            # only subtrees that lead to a byte_keys path need the paths
+            out[key] = plain(v, byte_keys=byte_keys, _path=path) if path in on_path else _plain_fast(v)
+        return out
     if isinstance(value, list):
-        return [plain(v, byte_keys=byte_keys, _path=_path + "[]") for v in value]
+        path = _path + "[]"
+        if path not in _prefixes(byte_keys):
+            return [_plain_fast(v) for v in value]
+        return [plain(v, byte_keys=byte_keys, _path=path) for v in value]
     if isinstance(value, bytes):
         return b64(value)
     return value
+
+
+@lru_cache(maxsize=64)
+def _prefixes(byte_keys: frozenset[str]) -> frozenset[str]:
+    """Every path that is, or leads to, one of ``byte_keys``."""
+    out: set[str] = set()
+    for key in byte_keys:
+        for i, ch in enumerate(key):
+            if ch == "." or key.startswith("[]", i):
+                out.add(key[:i])
+        out.add(key)
+    return frozenset(out)
 
 
 def go_duration(ns: int) -> str:
