@@ -98,6 +98,56 @@ def _fail(exc: BaseException, json_out: bool = False) -> NoReturn:
     )
 
 
+#: Inputs at least this large get a progress bar (on a terminal, not --json).
+PROGRESS_MIN_BYTES = 64 << 20
+
+
+class _Bar:
+    """A rich progress bar on stderr over the bytes of one input file, shown
+    only when stderr is a terminal, the output is not JSON, and the file is
+    large; otherwise a no-op. Used as a context manager; ``update`` is the
+    library's ``progress`` callback."""
+
+    def __init__(self, path: str, json_out: bool) -> None:
+        import os
+
+        self.progress: Any = None
+        self.update: Any = None
+        try:
+            size = os.path.getsize(path) if os.path.isfile(path) else 0
+        except OSError:
+            size = 0
+        if json_out or size < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
+            return
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        self.progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+            console=_stderr_console(),
+        )
+        task = self.progress.add_task(os.path.basename(path), total=size)
+        self.update = lambda done: self.progress.update(task, completed=done)
+
+    def __enter__(self) -> _Bar:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 def _print_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=4, ensure_ascii=False))
 
@@ -142,7 +192,7 @@ def verify(
             raise UsageError("--tar and --state exclude each other")
         form = "tar" if plain_tar else "state" if bare_state else "auto"
         paths = _expand(files)
-        results = _run_batch(paths, form, goal, jobs, schema)
+        results = _run_batch(paths, form, goal, jobs, schema, bar=not json_out)
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into a line
         _fail(exc, json_out)
     good = [r for r in results if not isinstance(r, str)]
@@ -202,20 +252,27 @@ def _expand(paths: list[str]) -> list[str]:
     return out
 
 
-def _verify_one(path: str, form: str, goal: Target, schema: bool = True) -> Any:
+def _verify_one(
+    path: str, form: str, goal: Target, schema: bool = True, bar: bool = False
+) -> Any:
     from .commands import verify as run_verify
 
     try:
-        report = run_verify(path, form=form, target=goal, schema=schema)
+        with _Bar(path, json_out=not bar) as progress:
+            report = run_verify(
+                path, form=form, target=goal, schema=schema, progress=progress.update
+            )
     except SnaptoolError as exc:
         return str(exc)
     report.scan = None  # type: ignore[assignment]  # not needed past here
     return report
 
 
-def _run_batch(paths: list[str], form: str, goal: Target, jobs: int, schema: bool) -> list[Any]:
+def _run_batch(
+    paths: list[str], form: str, goal: Target, jobs: int, schema: bool, bar: bool = False
+) -> list[Any]:
     if jobs == 1 or len(paths) == 1:
-        return [_verify_one(p, form, goal, schema) for p in paths]
+        return [_verify_one(p, form, goal, schema, bar) for p in paths]
     from concurrent.futures import ProcessPoolExecutor
 
     n = len(paths)
@@ -268,7 +325,10 @@ def inspect(
 
     try:
         form = "tar" if plain_tar else "state" if bare_state else "auto"
-        report = run_inspect(file, form=form, target=_target(target, edition))
+        with _Bar(file, json_out) as bar:
+            report = run_inspect(
+                file, form=form, target=_target(target, edition), progress=bar.update
+            )
     except Exception as exc:  # noqa: BLE001
         _fail(exc, json_out)
     readable = not any(f.severity == "reject" for f in report.verify.findings) and (

@@ -14,7 +14,7 @@ from .findings import Finding
 from .format.records import by_number, record_name
 from .meta import SnapshotMeta
 from .errors import UsageError
-from .stream.reader import ArchiveScan, Limits, scan
+from .stream.reader import ArchiveScan, Limits, Progress, scan
 from .stream.statewalk import OnRecord, RecordEvent
 
 __all__ = [
@@ -148,6 +148,7 @@ def read_input(
     keep_raw: bool = False,
     record_types: frozenset[int] | None = None,
     decode_types: frozenset[int] = frozenset(),
+    progress: Progress | None = None,
 ) -> ArchiveScan:
     """One pass over an input of any form: ``snap`` (the gzipped archive),
     ``tar`` (the archive without gzip), ``dir`` (a raft snapshot directory),
@@ -171,7 +172,7 @@ def read_input(
         return scan_state_file(name, **kw)  # type: ignore[arg-type]
     if form not in ("snap", "tar"):
         raise UsageError(f"unknown input form {form!r}")
-    return scan(name, plain_tar=form == "tar", **kw)  # type: ignore[arg-type]
+    return scan(name, plain_tar=form == "tar", progress=progress, **kw)  # type: ignore[arg-type]
 
 
 class _KeyMaterial:
@@ -295,6 +296,7 @@ def verify(
     target: Target = Target(),
     limits: Limits = Limits(),
     schema: bool = False,
+    progress: Progress | None = None,
 ) -> VerifyReport:
     """Check an archive against Nomad's reader, its restore, and strict lint.
 
@@ -320,6 +322,7 @@ def verify(
         on_record=see,
         record_types=wanted,
         decode_types=wanted,
+        progress=progress,
     )
     meta = check(result, target)
     if typed is not None and result.tar_complete:
@@ -336,10 +339,17 @@ def inspect(
     target: Target = Target(),
     limits: Limits = Limits(),
     schema: bool = False,
+    progress: Progress | None = None,
 ) -> InspectReport:
     """Metadata and per-type counts and sizes, as Nomad's inspect reports them."""
     report = verify(
-        path, plain_tar=plain_tar, form=form, target=target, limits=limits, schema=schema
+        path,
+        plain_tar=plain_tar,
+        form=form,
+        target=target,
+        limits=limits,
+        schema=schema,
+        progress=progress,
     )
     rows: list[TypeRow] = []
     state = report.scan.state

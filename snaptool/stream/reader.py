@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -27,6 +28,9 @@ from .statewalk import OnRecord, StateStats, StateWalker
 from .tarwalk import Entry, TarWalker
 
 __all__ = ["ArchiveScan", "Limits", "MEMBERS", "scan"]
+
+#: Called with the number of input bytes read so far (for progress bars).
+Progress = Callable[[int], None]
 
 #: The three names Nomad's reader accepts, in the order Nomad writes them.
 MEMBERS = ("meta.json", "state.bin", "SHA256SUMS")
@@ -160,6 +164,7 @@ def scan(
     keep_raw: bool = False,
     record_types: frozenset[int] | None = None,
     decode_types: frozenset[int] = frozenset(),
+    progress: Progress | None = None,
 ) -> ArchiveScan:
     """Read an archive once, front to back, and return what it holds.
 
@@ -170,7 +175,7 @@ def scan(
         import sys
 
         return _scan_open(
-            sys.stdin.buffer, "<stdin>", plain_tar, limits, on_record, keep_raw, record_types, decode_types
+            sys.stdin.buffer, "<stdin>", plain_tar, limits, on_record, keep_raw, record_types, decode_types, progress
         )
     try:
         f = open(name, "rb")  # noqa: SIM115 - closed below
@@ -181,7 +186,7 @@ def scan(
     with f:
         try:
             return _scan_open(
-                f, name, plain_tar, limits, on_record, keep_raw, record_types, decode_types
+                f, name, plain_tar, limits, on_record, keep_raw, record_types, decode_types, progress
             )
         except OSError as exc:
             raise InputError(f"read failed: {exc.strerror or exc}", where=name) from None
@@ -196,6 +201,7 @@ def _scan_open(
     keep_raw: bool,
     record_types: frozenset[int] | None = None,
     decode_types: frozenset[int] = frozenset(),
+    progress: Progress | None = None,
 ) -> ArchiveScan:
     result = ArchiveScan(path=name, plain_tar=plain_tar, form="tar" if plain_tar else "snap")
     regular = False
@@ -209,7 +215,7 @@ def _scan_open(
     # and put back in front of the stream.
     head = f.read(4096)
     result.input_kind = describe(head, result.compressed_size if regular else len(head))
-    f = _Prepended(head, f)  # type: ignore[assignment]
+    f = _Prepended(head, f, progress)  # type: ignore[assignment]
 
     hashes = {n: hashlib.sha256() for n in ("meta.json", "state.bin")}
     walker = StateWalker(result.report, max_record_size=limits.max_record_size, on_record=on_record, keep_raw=keep_raw, record_types=record_types, decode_types=decode_types)
@@ -289,21 +295,26 @@ def _meta_size(parts: list[bytes]) -> int | None:
 
 
 class _Prepended:
-    """A read-only stream: ``head``, then the rest of ``f``."""
+    """A read-only stream: ``head``, then the rest of ``f``; ``progress`` is
+    told how many bytes of the input have been read in all."""
 
-    def __init__(self, head: bytes, f: BinaryIO) -> None:
-        self.head, self.f = head, f
+    def __init__(self, head: bytes, f: BinaryIO, progress: Progress | None = None) -> None:
+        self.head, self.f, self.progress = head, f, progress
+        self.done = len(head)
 
     def read(self, n: int = -1) -> bytes:
-        if not self.head:
-            return self.f.read(n)
-        if 0 <= n < len(self.head):
+        if self.head and 0 <= n < len(self.head):
             data, self.head = self.head[:n], self.head[n:]
             return data
         data, self.head = self.head, b""
-        if n < 0:
-            return data + self.f.read()
-        return data + self.f.read(n - len(data)) if n > len(data) else data
+        want = -1 if n < 0 else n - len(data)
+        if want:
+            more = self.f.read(want)
+            self.done += len(more)
+            if self.progress is not None and more:
+                self.progress(self.done)
+            data += more
+        return data
 
 
 def _gzip_reporter(result: ArchiveScan):  # type: ignore[no-untyped-def]
