@@ -200,3 +200,58 @@ def _kind(v: Any) -> str:
 
 def _tname(rtype: RecordType | int) -> str:
     return rtype.name if isinstance(rtype, RecordType) else f"type {rtype}"
+
+
+def _place_all(
+    records: list[Record], placed: list[tuple[Record, RecordType | int]]
+) -> list[Record]:
+    """Place manifest records as placing them one by one would: a record
+    replaces the first of its type with the same natural key (for keyless
+    types: the first of its type), earlier manifest records included; the
+    rest go after the last record of their type, or at their type's place in
+    Persist order. One pass over the list (placing one by one was quadratic).
+    """
+    keyed = {rec.type: rtype for rec, rtype in placed if isinstance(rtype, RecordType)}
+    first: dict[tuple[int, Any], int] = {}  # (type, key) -> position in records
+    first_of_type: dict[int, int] = {}
+    last_of_type: dict[int, int] = {}
+    for j, old in enumerate(records):
+        first_of_type.setdefault(old.type, j)
+        last_of_type[old.type] = j
+        rtype = keyed.get(old.type)
+        if rtype is not None and rtype.key:
+            first.setdefault((old.type, _key_of(old, rtype)), j)
+    out = list(records)
+    pending: dict[int, list[Record]] = {}
+    pending_at: dict[tuple[int, Any], int] = {}  # (type, key) -> index in pending[type]
+    for rec, rtype in placed:
+        group = pending.setdefault(rec.type, [])
+        if not isinstance(rtype, RecordType):
+            group.append(rec)
+            continue
+        ident = (rec.type, _key_of(rec, rtype) if rtype.key else _NO_KEY)
+        if rtype.key and ident in first:
+            out[first[ident]] = rec
+        elif not rtype.key and rec.type in first_of_type:
+            out[first_of_type[rec.type]] = rec
+        elif ident in pending_at:
+            group[pending_at[ident]] = rec
+        else:
+            pending_at[ident] = len(group)
+            group.append(rec)
+    pending = {t: g for t, g in pending.items() if g}
+    if not pending:
+        return out
+    unseen = len(_RANK)
+    new_types = sorted((t for t in pending if t not in last_of_type), key=lambda t: _RANK.get(t, unseen))
+    result: list[Record] = []
+    for j, rec in enumerate(out):
+        rank = _RANK.get(rec.type, unseen)
+        while new_types and _RANK.get(new_types[0], unseen) < rank:
+            result.extend(pending[new_types.pop(0)])
+        result.append(rec)
+        if last_of_type.get(rec.type) == j and rec.type in pending:
+            result.extend(pending[rec.type])
+    for t in new_types:
+        result.extend(pending[t])
+    return result
