@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import subprocess
 import tempfile
 import time
@@ -21,6 +22,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "harness"))
+from make_fixtures import loopback_server_hcl  # noqa: E402  (one agent config for every harness)
 
 CACHE = Path(os.environ.get("SNAPTOOL_NOMAD_CACHE", Path.home() / ".cache" / "snaptool" / "nomad"))
 
@@ -58,40 +62,7 @@ class Agent:
         self._log = None
 
     def config(self) -> str:
-        d = self.dir / "data"
-        return f"""
-data_dir             = "{d}"
-bind_addr            = "127.0.0.1"
-log_level            = "INFO"
-disable_update_check = true
-ports {{
-  http = {self.http}
-  rpc  = {self.rpc}
-  serf = {self.serf}
-}}
-addresses {{
-  http = "127.0.0.1"
-  rpc  = "127.0.0.1"
-  serf = "127.0.0.1"
-}}
-advertise {{
-  http = "127.0.0.1:{self.http}"
-  rpc  = "127.0.0.1:{self.rpc}"
-  serf = "127.0.0.1:{self.serf}"
-}}
-server {{
-  enabled          = true
-  bootstrap_expect = 1
-}}
-consul {{
-  auto_advertise   = false
-  server_auto_join = false
-  client_auto_join = false
-}}
-vault {{
-  enabled = false
-}}
-"""
+        return loopback_server_hcl(str(self.dir / "data"), self.http, self.rpc, self.serf, log_level="INFO")
 
     # -- lifetime --------------------------------------------------------------
 

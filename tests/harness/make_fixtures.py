@@ -88,6 +88,49 @@ class ApiError(Exception):
         self.body = body
 
 
+def loopback_server_hcl(data_dir: str, http: int, rpc: int, serf: int, log_level: str = "DEBUG") -> str:
+    """A single-server agent bound and advertised on 127.0.0.1 only, with
+    Consul and Vault integration off (shared with tests/nomadlive.py)."""
+    return f'''data_dir             = "{data_dir}"
+bind_addr            = "127.0.0.1"
+log_level            = "{log_level}"
+disable_update_check = true
+
+ports {{
+  http = {http}
+  rpc  = {rpc}
+  serf = {serf}
+}}
+
+addresses {{
+  http = "127.0.0.1"
+  rpc  = "127.0.0.1"
+  serf = "127.0.0.1"
+}}
+
+advertise {{
+  http = "127.0.0.1:{http}"
+  rpc  = "127.0.0.1:{rpc}"
+  serf = "127.0.0.1:{serf}"
+}}
+
+server {{
+  enabled          = true
+  bootstrap_expect = 1
+}}
+
+consul {{
+  auto_advertise   = false
+  server_auto_join = false
+  client_auto_join = false
+}}
+
+vault {{
+  enabled = false
+}}
+'''
+
+
 class Agent:
     """One Nomad agent process in its own temp dir."""
 
@@ -112,44 +155,7 @@ class Agent:
 name                 = "snaptool-{self.name}"
 region               = "global"
 datacenter           = "dc1"
-data_dir             = "{self.data_dir}"
-bind_addr            = "127.0.0.1"
-log_level            = "DEBUG"
-disable_update_check = true
-
-ports {{
-  http = {self.http}
-  rpc  = {self.rpc}
-  serf = {self.serf}
-}}
-
-addresses {{
-  http = "127.0.0.1"
-  rpc  = "127.0.0.1"
-  serf = "127.0.0.1"
-}}
-
-advertise {{
-  http = "127.0.0.1:{self.http}"
-  rpc  = "127.0.0.1:{self.rpc}"
-  serf = "127.0.0.1:{self.serf}"
-}}
-
-server {{
-  enabled          = true
-  bootstrap_expect = 1
-}}
-
-consul {{
-  auto_advertise   = false
-  server_auto_join = false
-  client_auto_join = false
-}}
-
-vault {{
-  enabled = false
-}}
-'''
+''' + loopback_server_hcl(self.data_dir, self.http, self.rpc, self.serf)
         if self.client:
             c += f'''
 client {{
