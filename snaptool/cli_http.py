@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Annotated, Any, Iterator, Optional
 
 import typer
 
@@ -25,6 +25,26 @@ CERT_HELP = "Client certificate for TLS (env NOMAD_CLIENT_CERT)."
 KEY_HELP = "Client key for TLS (env NOMAD_CLIENT_KEY)."
 SKIP_HELP = "Do not verify Nomad's TLS certificate (env NOMAD_SKIP_VERIFY)."
 TIMEOUT_HELP = "Give up after this many seconds without progress (default 300)."
+
+# The options save and restore share, declared once (nomad CLI conventions).
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary.")]
+TargetOpt = Annotated[
+    Optional[str],
+    typer.Option("--target", help="Nomad version to verify for when the server does not report its own."),
+]
+EditionOpt = Annotated[str, typer.Option("--edition", help="Edition for --target: ce or ent.")]
+AddressOpt = Annotated[Optional[str], typer.Option("--address", help=ADDRESS_HELP)]
+TokenOpt = Annotated[Optional[str], typer.Option("--token", help=TOKEN_HELP)]
+RegionOpt = Annotated[Optional[str], typer.Option("--region", help=REGION_HELP)]
+CaCertOpt = Annotated[Optional[str], typer.Option("--ca-cert", help=CACERT_HELP)]
+CaPathOpt = Annotated[Optional[str], typer.Option("--ca-path", help=CAPATH_HELP)]
+CertOpt = Annotated[Optional[str], typer.Option("--client-cert", help=CERT_HELP)]
+KeyOpt = Annotated[Optional[str], typer.Option("--client-key", help=KEY_HELP)]
+SkipOpt = Annotated[bool, typer.Option("--tls-skip-verify", help=SKIP_HELP)]
+TimeoutOpt = Annotated[Optional[float], typer.Option("--timeout", help=TIMEOUT_HELP)]
+ProgressOpt = Annotated[
+    bool, typer.Option("--progress/--no-progress", help="Progress bar (only on a terminal).")
+]
 
 
 def _connection(**flags: Any) -> Any:
@@ -105,21 +125,19 @@ def save(
     ),
     stale: bool = typer.Option(False, "--stale", help="Let any server answer, even without a leader."),
     force: bool = typer.Option(False, "--force", help="Replace FILE if it exists."),
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
-    target: Optional[str] = typer.Option(
-        None, "--target", help="Nomad version to verify for when the server does not report its own."
-    ),
-    edition: str = typer.Option("ce", "--edition", help="Edition for --target: ce or ent."),
-    address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
-    token: Optional[str] = typer.Option(None, "--token", help=TOKEN_HELP),
-    region: Optional[str] = typer.Option(None, "--region", help=REGION_HELP),
-    ca_cert: Optional[str] = typer.Option(None, "--ca-cert", help=CACERT_HELP),
-    ca_path: Optional[str] = typer.Option(None, "--ca-path", help=CAPATH_HELP),
-    client_cert: Optional[str] = typer.Option(None, "--client-cert", help=CERT_HELP),
-    client_key: Optional[str] = typer.Option(None, "--client-key", help=KEY_HELP),
-    skip_verify: bool = typer.Option(False, "--tls-skip-verify", help=SKIP_HELP),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help=TIMEOUT_HELP),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar (only on a terminal)."),
+    json_out: JsonOpt = False,
+    target: TargetOpt = None,
+    edition: EditionOpt = "ce",
+    address: AddressOpt = None,
+    token: TokenOpt = None,
+    region: RegionOpt = None,
+    ca_cert: CaCertOpt = None,
+    ca_path: CaPathOpt = None,
+    client_cert: CertOpt = None,
+    client_key: KeyOpt = None,
+    skip_verify: SkipOpt = False,
+    timeout: TimeoutOpt = None,
+    progress: ProgressOpt = True,
 ) -> None:
     """Save a snapshot from Nomad (GET /v1/operator/snapshot), checked before it is kept.
 
@@ -179,21 +197,19 @@ def save(
 def restore(
     file: str = typer.Argument(..., help="Snapshot archive to restore."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
-    target: Optional[str] = typer.Option(
-        None, "--target", help="Nomad version to verify for when the server does not report its own."
-    ),
-    edition: str = typer.Option("ce", "--edition", help="Edition for --target: ce or ent."),
-    address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
-    token: Optional[str] = typer.Option(None, "--token", help=TOKEN_HELP),
-    region: Optional[str] = typer.Option(None, "--region", help=REGION_HELP),
-    ca_cert: Optional[str] = typer.Option(None, "--ca-cert", help=CACERT_HELP),
-    ca_path: Optional[str] = typer.Option(None, "--ca-path", help=CAPATH_HELP),
-    client_cert: Optional[str] = typer.Option(None, "--client-cert", help=CERT_HELP),
-    client_key: Optional[str] = typer.Option(None, "--client-key", help=KEY_HELP),
-    skip_verify: bool = typer.Option(False, "--tls-skip-verify", help=SKIP_HELP),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help=TIMEOUT_HELP),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar (only on a terminal)."),
+    json_out: JsonOpt = False,
+    target: TargetOpt = None,
+    edition: EditionOpt = "ce",
+    address: AddressOpt = None,
+    token: TokenOpt = None,
+    region: RegionOpt = None,
+    ca_cert: CaCertOpt = None,
+    ca_path: CaPathOpt = None,
+    client_cert: CertOpt = None,
+    client_key: KeyOpt = None,
+    skip_verify: SkipOpt = False,
+    timeout: TimeoutOpt = None,
+    progress: ProgressOpt = True,
 ) -> None:
     """Restore a snapshot into Nomad (PUT /v1/operator/snapshot), verified first.
 
