@@ -20,8 +20,8 @@ import os
 
 from ..errors import InputError
 from ..findings import Finding
-from .reader import ArchiveScan, Limits
-from .statewalk import OnRecord, StateWalker
+from .reader import ArchiveScan, Limits, new_walker
+from .statewalk import OnRecord
 
 __all__ = ["scan_directory", "scan_state_file"]
 
@@ -42,14 +42,7 @@ def _walk_file(
         from fastcrc import crc64
     except ImportError:  # pragma: no cover - fastcrc is a dependency
         crc64 = None
-    walker = StateWalker(
-        result.report,
-        max_record_size=limits.max_record_size,
-        on_record=on_record,
-        keep_raw=keep_raw,
-        record_types=record_types,
-        decode_types=decode_types,
-    )
+    walker = new_walker(result, limits, on_record, keep_raw, record_types, decode_types)
     sha = hashlib.sha256()
     crc: int | None = None
     try:

@@ -218,7 +218,7 @@ def _scan_open(
     f = _Prepended(head, f, progress)  # type: ignore[assignment]
 
     hashes = {n: hashlib.sha256() for n in ("meta.json", "state.bin")}
-    walker = StateWalker(result.report, max_record_size=limits.max_record_size, on_record=on_record, keep_raw=keep_raw, record_types=record_types, decode_types=decode_types)
+    walker = new_walker(result, limits, on_record, keep_raw, record_types, decode_types)
     state_seen = False
 
     def open_entry(entry: Entry) -> object:
@@ -292,6 +292,25 @@ def _meta_size(parts: list[bytes]) -> int | None:
     except MetaError:
         return None
     return meta.Size if meta.Size >= 0 else None
+
+
+def new_walker(
+    result: ArchiveScan,
+    limits: Limits,
+    on_record: OnRecord | None,
+    keep_raw: bool,
+    record_types: frozenset[int] | None,
+    decode_types: frozenset[int],
+) -> StateWalker:
+    """The record walker every input form uses, reporting into ``result``."""
+    return StateWalker(
+        result.report,
+        max_record_size=limits.max_record_size,
+        on_record=on_record,
+        keep_raw=keep_raw,
+        record_types=record_types,
+        decode_types=decode_types,
+    )
 
 
 class _Prepended:
