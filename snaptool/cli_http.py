@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Annotated, Any, Iterator, Optional
+from typing import Annotated, Any, Iterator, NoReturn, Optional
 
 import typer
 
@@ -119,6 +119,20 @@ def _parse_target(target: Optional[str], edition: str) -> Any:
     return _target(target, edition)
 
 
+def _refused(exc: Any, json_out: bool, summary: dict[str, Any]) -> NoReturn:
+    """verify (or Nomad) said no: warnings, one line, the findings; exit 1."""
+    from .cli import _print_json
+
+    for w in exc.warnings:
+        _warn(w)
+    typer.echo(f"snaptool: {exc}", err=True)
+    if json_out:
+        _print_json({**summary, "verify": exc.report.to_dict()})
+    else:
+        _render_findings(exc.report)
+    raise typer.Exit(1) from None
+
+
 def save(
     file: Optional[str] = typer.Argument(
         None, help="Where to write the snapshot (default: nomad-state-YYYYMMD-UNIXSECONDS.snap)."
@@ -158,14 +172,7 @@ def save(
         with _progress_bar("Downloading snapshot", progress) as update:
             result = run_save(conn, file, stale=stale, force=force, target=goal, progress=update)
     except SaveRefused as exc:
-        for w in exc.warnings:
-            _warn(w)
-        typer.echo(f"snaptool: {exc}", err=True)
-        if json_out:
-            _print_json({"file": exc.report.path, "saved": False, "verify": exc.report.to_dict()})
-        else:
-            _render_findings(exc.report)
-        raise typer.Exit(1) from None
+        _refused(exc, json_out, {"file": exc.report.path, "saved": False})
     except KeyboardInterrupt:
         typer.echo("snaptool: save: interrupted; nothing saved", err=True)
         raise typer.Exit(2) from None
@@ -230,14 +237,7 @@ def restore(
         goal = _parse_target(target, edition)
         plan = plan_restore(conn, file, target=goal)
     except RestoreRefused as exc:
-        for w in exc.warnings:
-            _warn(w)
-        typer.echo(f"snaptool: {exc}", err=True)
-        if json_out:
-            _print_json({"file": file, "restored": False, "verify": exc.report.to_dict()})
-        else:
-            _render_findings(exc.report)
-        raise typer.Exit(1) from None
+        _refused(exc, json_out, {"file": file, "restored": False})
     except KeyboardInterrupt:
         typer.echo("snaptool: restore: interrupted; nothing sent", err=True)
         raise typer.Exit(2) from None
