@@ -180,3 +180,59 @@ def test_plain_tar_stream_read(tmp_path: Path) -> None:
     assert verify(_write(tmp_path, tar, "a.tar"), plain_tar=True).ok
     assert not verify(_write(tmp_path, tar, "b.tar")).ok
 
+
+
+def _walk_both(data: bytes, cuts: list[int]) -> list[tuple[object, ...]]:
+    """Walk ``data`` fed in pieces at ``cuts``, once with the counting loop
+    (no callback) and once with the general loop (a callback that keeps
+    nothing), and return what each learned."""
+    from snaptool.stream.statewalk import StateWalker
+
+    out = []
+    for on_record in (None, lambda ev: None):
+        found: list[object] = []
+        w = StateWalker(found.append, on_record=on_record, max_record_size=1 << 16)
+        bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
+        for a, b in zip(bounds, bounds[1:]):
+            w.feed(data[a:b])
+        stats = w.close()
+        out.append((stats.records, stats.complete, stats.pending, stats.length,
+                    {t: (s.count, s.sum, s.first_index, s.first_offset) for t, s in stats.types.items()},
+                    [(f.code, f.message, f.offset, f.record) for f in found]))
+    return out
+
+
+_RECORD = st.tuples(
+    st.integers(0, 255),
+    st.recursive(st.none() | st.integers(-(1 << 40), 1 << 40) | st.binary(max_size=40),
+                 lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.binary(max_size=6), kids, max_size=4),
+                 max_leaves=12),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records=st.lists(_RECORD, max_size=30), cuts=st.lists(st.integers(0, 1 << 16), max_size=6),
+       tail=st.binary(max_size=8), header=st.sampled_from([b"\x80", b"\xc0", b"\x81\xa1a\x01", b"\x05"]))
+def test_counting_walk_matches_general_walk(records, cuts, tail, header) -> None:
+    import msgpack
+
+    data = header + b"".join(bytes([t]) + msgpack.packb(v, use_bin_type=False) for t, v in records) + tail
+    fast, general = _walk_both(data, cuts)
+    assert fast == general
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x80\x01\x81\xa1a\x01\x01\x80\x02\x93\x01\x02\x03\x01\xc0",  # runs 1, 2, 1
+        b"\x80\x01\x81\xa1a",  # record cut inside its value
+        b"\x80\x01\x80\x02\xc1\x01\x80",  # 0xc1 (never used) in record 1
+        b"\x80\x01",  # a type byte with no value
+        b"\x80\xff\x80\x80\x80",  # type bytes of 0x80 and more stay type bytes
+    ],
+)
+def test_counting_walk_matches_general_walk_examples(data: bytes) -> None:
+    fast, general = _walk_both(data, [3, 5])
+    assert fast == general
+    fast, general = _walk_both(data, [])
+    assert fast == general

@@ -115,6 +115,9 @@ class StateWalker:
         self._in_value = False
         self._type = 0
         self._start = 0
+        # the run of same-type records being counted (_walk_counting)
+        self._run_type = -1
+        self._run_start = self._run_first = self._run_count0 = 0
         self.stats = StateStats()
 
     # -- feeding ---------------------------------------------------------
@@ -140,7 +143,10 @@ class StateWalker:
         if self.stats.header is None:
             if not self._read_header():
                 return
-        self._walk()
+        if self._on_record is None and not self._decode:
+            self._walk_counting()
+        else:
+            self._walk()
         if self._keep_raw:
             # keep only the bytes of the record still being read
             cut = self._start if self._in_value else self._up.tell()
@@ -256,6 +262,69 @@ class StateWalker:
             self.stats.records = n
             self._start, self._type, self._in_value = start, t, in_value
 
+    def _walk_counting(self) -> None:
+        # The hot loop of verify and inspect: only counts and sizes are kept,
+        # so per record it is one tell(), the type byte, one skip() and one
+        # list increment. Sizes are summed per run of same-type records
+        # (Nomad writes each table as one run); the record index is derived
+        # from the counts, and only where a run starts or the walk stops.
+        up = self._up
+        tell, skip, read = up.tell, up.skip, up.read_bytes
+        counts = self._counts
+        t, start, cur = self._type, self._start, self._run_type
+        try:
+            if self._in_value:
+                skip()
+                counts[t] += 1
+                self._in_value = False
+            while True:
+                start = tell()
+                t = read(1)[0]  # IndexError: no byte left at a type position
+                if t != cur:
+                    self._new_run(t, start)
+                    cur = t
+                skip()
+                counts[t] += 1
+        except IndexError:
+            pass
+        except msgpack.OutOfData:
+            self._in_value = True
+        except Exception as exc:  # noqa: BLE001 - msgpack raises several kinds
+            n = self._run_index()
+            self.stats.pending = (t, n, start)
+            self._fail(
+                "state.undecodable",
+                f"record {n} (type {t}) is not valid msgpack ({_why(exc)})",
+                offset=start,
+                record=n,
+            )
+        finally:
+            self._type, self._start = t, start
+            self.stats.records = self._run_index()
+
+    def _new_run(self, t: int, start: int) -> None:
+        """A record of another type than the one before starts at ``start``."""
+        if self._run_type >= 0:
+            self._sums[self._run_type] += start - self._run_start
+        n = self._run_index()
+        if not self._counts[t]:
+            self._first[t] = (n, start)
+        self._run_type, self._run_start = t, start
+        self._run_first, self._run_count0 = n, self._counts[t]
+
+    def _run_index(self) -> int:
+        """The index of the next record (records walked so far)."""
+        if self._run_type < 0:
+            return 0
+        return self._run_first + self._counts[self._run_type] - self._run_count0
+
+    def _close_run(self) -> None:
+        """Add the last run's bytes, up to where the walk stopped: the start
+        of a record in progress or of one that failed, or the end of data."""
+        if self._run_type >= 0:
+            self._sums[self._run_type] += self._start - self._run_start
+            self._run_start = self._start
+
     def _emit(self, on_record: OnRecord, n: int, t: int, start: int, end: int) -> None:
         size = end - start
         raw = None
@@ -266,10 +335,12 @@ class StateWalker:
         on_record(RecordEvent(n, t, start, size, raw, value))
 
     def _collect(self) -> None:
+        self._close_run()
         types = self.stats.types
         types.clear()
         for t, (index, offset) in sorted(self._first.items(), key=lambda kv: kv[1][0]):
-            types[t] = TypeStats(self._counts[t], self._sums[t], index, offset)
+            if self._counts[t]:  # not a type seen only in a record cut short
+                types[t] = TypeStats(self._counts[t], self._sums[t], index, offset)
 
     # -- the end -----------------------------------------------------------
 
