@@ -182,16 +182,21 @@ def test_plain_tar_stream_read(tmp_path: Path) -> None:
 
 
 
-def _walk_both(data: bytes, cuts: list[int]) -> list[tuple[object, ...]]:
-    """Walk ``data`` fed in pieces at ``cuts``, once with the counting loop
-    (no callback) and once with the general loop (a callback that keeps
-    nothing), and return what each learned."""
+def _walk_both(data: bytes, cuts: list[int], wanted: frozenset[int] = frozenset({1, 30})) -> list[tuple[object, ...]]:
+    """Walk ``data`` fed in pieces at ``cuts`` with the counting loop (no
+    callback; then a callback for the types in ``wanted``, those decoded) and
+    with the general loop (a callback for every record that keeps those of
+    ``wanted``), and return what each learned and was handed."""
     from snaptool.stream.statewalk import StateWalker
 
     out = []
-    for on_record in (None, lambda ev: None):
+    for mode in ("count", "count-wanted", "general"):
         found: list[object] = []
-        w = StateWalker(found.append, on_record=on_record, max_record_size=1 << 16)
+        events: list[object] = []
+        on_record = None if mode == "count" else (
+            lambda ev: events.append(ev) if ev.type in wanted else None)
+        w = StateWalker(found.append, on_record=on_record, max_record_size=1 << 16, keep_raw=True,
+                        record_types=None if mode == "general" else wanted, decode_types=wanted)
         bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
         for a, b in zip(bounds, bounds[1:]):
             w.feed(data[a:b])
@@ -199,11 +204,13 @@ def _walk_both(data: bytes, cuts: list[int]) -> list[tuple[object, ...]]:
         out.append((stats.records, stats.complete, stats.pending, stats.length,
                     {t: (s.count, s.sum, s.first_index, s.first_offset) for t, s in stats.types.items()},
                     [(f.code, f.message, f.offset, f.record) for f in found]))
+        if mode != "count":
+            out.append(tuple(events))
     return out
 
 
 _RECORD = st.tuples(
-    st.integers(0, 255),
+    st.sampled_from([0, 1, 2, 30, 127, 128, 255]) | st.integers(0, 255),
     st.recursive(st.none() | st.integers(-(1 << 40), 1 << 40) | st.binary(max_size=40),
                  lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.binary(max_size=6), kids, max_size=4),
                  max_leaves=12),
@@ -217,8 +224,9 @@ def test_counting_walk_matches_general_walk(records, cuts, tail, header) -> None
     import msgpack
 
     data = header + b"".join(bytes([t]) + msgpack.packb(v, use_bin_type=False) for t, v in records) + tail
-    fast, general = _walk_both(data, cuts)
-    assert fast == general
+    count, wanted, wanted_events, general, general_events = _walk_both(data, cuts)
+    assert count == wanted == general
+    assert wanted_events == general_events
 
 
 @pytest.mark.parametrize(
@@ -232,7 +240,9 @@ def test_counting_walk_matches_general_walk(records, cuts, tail, header) -> None
     ],
 )
 def test_counting_walk_matches_general_walk_examples(data: bytes) -> None:
-    fast, general = _walk_both(data, [3, 5])
-    assert fast == general
-    fast, general = _walk_both(data, [])
-    assert fast == general
+    if data.endswith(b"\x01\xc0"):
+        assert len(_walk_both(data, [])[2]) == 3  # the three type-1 records were handed over
+    for cuts in ([3, 5], []):
+        count, wanted, wanted_events, general, general_events = _walk_both(data, cuts)
+        assert count == wanted == general
+        assert wanted_events == general_events

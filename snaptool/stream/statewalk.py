@@ -118,6 +118,8 @@ class StateWalker:
         # the run of same-type records being counted (_walk_counting)
         self._run_type = -1
         self._run_start = self._run_first = self._run_count0 = 0
+        self._run_special = False
+        self._emitting = False
         self.stats = StateStats()
 
     # -- feeding ---------------------------------------------------------
@@ -143,7 +145,7 @@ class StateWalker:
         if self.stats.header is None:
             if not self._read_header():
                 return
-        if self._on_record is None and not self._decode:
+        if self._on_record is None or self._wanted is not None:
             self._walk_counting()
         else:
             self._walk()
@@ -263,26 +265,33 @@ class StateWalker:
             self._start, self._type, self._in_value = start, t, in_value
 
     def _walk_counting(self) -> None:
-        # The hot loop of verify and inspect: only counts and sizes are kept,
-        # so per record it is one tell(), the type byte, one skip() and one
-        # list increment. Sizes are summed per run of same-type records
-        # (Nomad writes each table as one run); the record index is derived
-        # from the counts, and only where a run starts or the walk stops.
+        # The hot loop of verify and inspect. Per record: one tell(), the type
+        # byte, one skip() and one list increment. Sizes are summed per run of
+        # same-type records (Nomad writes each table as one run); the record
+        # index is derived from the counts where a run starts or the walk
+        # stops. Records of the few types a caller asked for (record_types)
+        # go through _take, which decodes and reports them.
         up = self._up
         tell, skip, read = up.tell, up.skip, up.read_bytes
         counts = self._counts
-        t, start, cur = self._type, self._start, self._run_type
+        t, start, cur, special = self._type, self._start, self._run_type, self._run_special
         try:
             if self._in_value:
-                skip()
-                counts[t] += 1
+                if special:
+                    self._take(t, start)
+                else:
+                    skip()
+                    counts[t] += 1
                 self._in_value = False
             while True:
                 start = tell()
                 t = read(1)[0]  # IndexError: no byte left at a type position
                 if t != cur:
-                    self._new_run(t, start)
+                    special = self._new_run(t, start)
                     cur = t
+                if special:
+                    self._take(t, start)
+                    continue
                 skip()
                 counts[t] += 1
         except IndexError:
@@ -290,6 +299,8 @@ class StateWalker:
         except msgpack.OutOfData:
             self._in_value = True
         except Exception as exc:  # noqa: BLE001 - msgpack raises several kinds
+            if self._emitting:  # the caller's callback failed: its error, not ours
+                raise
             n = self._run_index()
             self.stats.pending = (t, n, start)
             self._fail(
@@ -302,8 +313,27 @@ class StateWalker:
             self._type, self._start = t, start
             self.stats.records = self._run_index()
 
-    def _new_run(self, t: int, start: int) -> None:
-        """A record of another type than the one before starts at ``start``."""
+    def _take(self, t: int, start: int) -> None:
+        """One record of a type the caller wants: decoded if asked, counted,
+        and handed to ``on_record``."""
+        up = self._up
+        if t in self._decode:
+            self._value = up.unpack()
+        else:
+            up.skip()
+        n = self._run_index()
+        self._counts[t] += 1
+        self._in_value = False
+        if self._on_record is not None and t in self._wanted:  # type: ignore[operator]
+            self._emitting = True
+            try:
+                self._emit(self._on_record, n, t, start, up.tell())
+            finally:
+                self._emitting = False
+
+    def _new_run(self, t: int, start: int) -> bool:
+        """A record of another type than the one before starts at ``start``;
+        True if records of this type go through :meth:`_take`."""
         if self._run_type >= 0:
             self._sums[self._run_type] += start - self._run_start
         n = self._run_index()
@@ -311,6 +341,8 @@ class StateWalker:
             self._first[t] = (n, start)
         self._run_type, self._run_start = t, start
         self._run_first, self._run_count0 = n, self._counts[t]
+        self._run_special = self._on_record is not None and t in self._wanted  # type: ignore[operator]
+        return self._run_special
 
     def _run_index(self) -> int:
         """The index of the next record (records walked so far)."""
