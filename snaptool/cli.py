@@ -13,6 +13,7 @@ Exit codes (all commands):
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, NoReturn
 
@@ -276,8 +277,13 @@ def _run_batch(
     from concurrent.futures import ProcessPoolExecutor
 
     n = len(paths)
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    # files are checked in parallel already: each in one process (no split reader)
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_one_process_each) as pool:
         return list(pool.map(_verify_one, paths, [form] * n, [goal] * n, [schema] * n))
+
+
+def _one_process_each() -> None:
+    os.environ["SNAPTOOL_SPLIT"] = "0"
 
 
 def _render_verify(report: Any, strict: bool) -> None:

@@ -18,10 +18,11 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..errors import InputError
 from ..findings import Finding
+from . import split as two_processes
 from .inflate import inflate
 from .sniff import describe
 from .statewalk import OnRecord, StateStats, StateWalker
@@ -96,6 +97,16 @@ class _HashSink:
         pass
 
 
+class _NoHash:
+    """A hash that is not computed (another process computes it)."""
+
+    def update(self, data: object) -> None:
+        pass
+
+    def hexdigest(self) -> str:
+        return ""
+
+
 class _BufferSink:
     def __init__(self, scan: ArchiveScan, entry: Entry, h: hashlib._Hash, limit: int, attr: str) -> None:
         self.scan, self.entry, self.h, self.limit, self.attr = scan, entry, h, limit, attr
@@ -165,17 +176,20 @@ def scan(
     record_types: frozenset[int] | None = None,
     decode_types: frozenset[int] = frozenset(),
     progress: Progress | None = None,
+    split: bool | None = None,
 ) -> ArchiveScan:
     """Read an archive once, front to back, and return what it holds.
 
     ``on_record`` is called for every record (or, with ``record_types``, for
-    records of those types); ``keep_raw`` gives it the value's bytes."""
+    records of those types); ``keep_raw`` gives it the value's bytes.
+    ``split`` reads in two processes (see :mod:`snaptool.stream.split`):
+    ``None`` decides by the input's size and the machine."""
     name = os.fspath(path)
     if name == "-":  # standard input: one pass needs no seeking
         import sys
 
         return _scan_open(
-            sys.stdin.buffer, "<stdin>", plain_tar, limits, on_record, keep_raw, record_types, decode_types, progress
+            sys.stdin.buffer, "<stdin>", plain_tar, limits, on_record, keep_raw, record_types, decode_types, progress, split
         )
     try:
         f = open(name, "rb")  # noqa: SIM115 - closed below
@@ -186,7 +200,7 @@ def scan(
     with f:
         try:
             return _scan_open(
-                f, name, plain_tar, limits, on_record, keep_raw, record_types, decode_types, progress
+                f, name, plain_tar, limits, on_record, keep_raw, record_types, decode_types, progress, split
             )
         except OSError as exc:
             raise InputError(f"read failed: {exc.strerror or exc}", where=name) from None
@@ -202,6 +216,7 @@ def _scan_open(
     record_types: frozenset[int] | None = None,
     decode_types: frozenset[int] = frozenset(),
     progress: Progress | None = None,
+    split: bool | None = None,
 ) -> ArchiveScan:
     result = ArchiveScan(path=name, plain_tar=plain_tar, form="tar" if plain_tar else "snap")
     regular = False
@@ -215,10 +230,34 @@ def _scan_open(
     # and put back in front of the stream.
     head = f.read(4096)
     result.input_kind = describe(head, result.compressed_size if regular else len(head))
-    f = _Prepended(head, f, progress)  # type: ignore[assignment]
-
-    hashes = {n: hashlib.sha256() for n in ("meta.json", "state.bin")}
     walker = new_walker(result, limits, on_record, keep_raw, record_types, decode_types)
+    if not two_processes.wanted(split, result.compressed_size if regular else 0):
+        return _pipeline(_Prepended(head, f, progress), result, walker, limits)
+
+    def work(remote: two_processes.RemoteWalker, forward: Callable[[Finding], None], tell: Progress) -> ArchiveScan:
+        keep = result.report
+
+        def report(finding: Finding) -> None:
+            keep(finding)
+            forward(finding)
+
+        result.report = report  # type: ignore[method-assign]
+        try:
+            # state.bin is hashed by the parent, beside its walk
+            return _pipeline(_Prepended(head, f, tell), result, remote, limits, _NoHash())  # type: ignore[arg-type]
+        finally:
+            del result.report
+
+    return two_processes.run(work, walker, result, progress)
+
+
+def _pipeline(
+    f: BinaryIO, result: ArchiveScan, walker: StateWalker, limits: Limits, state_hash: Any = None
+) -> ArchiveScan:
+    """inflate -> tar -> per-entry sinks, for one input already opened;
+    ``state_hash`` stands in for state.bin's SHA-256 if given."""
+    plain_tar = result.plain_tar
+    hashes = {"meta.json": hashlib.sha256(), "state.bin": state_hash or hashlib.sha256()}
     state_seen = False
 
     def open_entry(entry: Entry) -> object:

@@ -109,16 +109,20 @@ class StateWalker:
         self._head = bytearray()  # the first bytes, for the header's report
         self._fed = 0
         self._stopped = False
-        self._counts = [0] * 256
-        self._sums = [0] * 256
+        self._counts = [0] * 257
+        self._sums = [0] * 257
         self._first: dict[int, tuple[int, int]] = {}
         self._in_value = False
         self._type = 0
         self._start = 0
-        # the run of same-type records being counted (_walk_counting)
-        self._run_type = -1
-        self._run_start = self._run_first = self._run_count0 = 0
-        self._run_special = False
+        # _walk_counting: the run of same-type records being counted (type,
+        # start, index of its first record, count of its type before it); 256
+        # is no type (the lists have a spare slot for it). _special: the types
+        # that go to on_record.
+        self._run = (256, 0, 0, 0)
+        self._special = [
+            on_record is not None and record_types is not None and t in record_types for t in range(257)
+        ]
         self._emitting = False
         self.stats = StateStats()
 
@@ -267,18 +271,20 @@ class StateWalker:
     def _walk_counting(self) -> None:
         # The hot loop of verify and inspect. Per record: one tell(), the type
         # byte, one skip() and one list increment. Sizes are summed per run of
-        # same-type records (Nomad writes each table as one run); the record
-        # index is derived from the counts where a run starts or the walk
-        # stops. Records of the few types a caller asked for (record_types)
-        # go through _take, which decodes and reports them.
+        # same-type records (Nomad writes each table as one run), and the
+        # record index is kept per run: run_first is the index of the run's
+        # first record, run_c0 its type's count then. Records of the types a
+        # caller asked for (record_types) go through _take instead.
         up = self._up
         tell, skip, read = up.tell, up.skip, up.read_bytes
-        counts = self._counts
-        t, start, cur, special = self._type, self._start, self._run_type, self._run_special
+        counts, sums, first, special_types = self._counts, self._sums, self._first, self._special
+        t, start = self._type, self._start
+        cur, run_start, run_first, run_c0 = self._run
+        special = special_types[cur]
         try:
             if self._in_value:
                 if special:
-                    self._take(t, start)
+                    self._take(t, start, run_first + counts[t] - run_c0)
                 else:
                     skip()
                     counts[t] += 1
@@ -287,10 +293,14 @@ class StateWalker:
                 start = tell()
                 t = read(1)[0]  # IndexError: no byte left at a type position
                 if t != cur:
-                    special = self._new_run(t, start)
-                    cur = t
+                    sums[cur] += start - run_start
+                    run_first += counts[cur] - run_c0
+                    cur, run_start, run_c0 = t, start, counts[t]
+                    special = special_types[t]
+                    if not run_c0 and t not in first:
+                        first[t] = (run_first, start)
                 if special:
-                    self._take(t, start)
+                    self._take(t, start, run_first + counts[t] - run_c0)
                     continue
                 skip()
                 counts[t] += 1
@@ -301,7 +311,7 @@ class StateWalker:
         except Exception as exc:  # noqa: BLE001 - msgpack raises several kinds
             if self._emitting:  # the caller's callback failed: its error, not ours
                 raise
-            n = self._run_index()
+            n = run_first + counts[cur] - run_c0
             self.stats.pending = (t, n, start)
             self._fail(
                 "state.undecodable",
@@ -311,51 +321,32 @@ class StateWalker:
             )
         finally:
             self._type, self._start = t, start
-            self.stats.records = self._run_index()
+            self._run = (cur, run_start, run_first, run_c0)
+            self.stats.records = run_first + counts[cur] - run_c0
 
-    def _take(self, t: int, start: int) -> None:
-        """One record of a type the caller wants: decoded if asked, counted,
-        and handed to ``on_record``."""
+    def _take(self, t: int, start: int, n: int) -> None:
+        """Record ``n``, of a type the caller wants: decoded if asked,
+        counted, and handed to ``on_record``."""
         up = self._up
         if t in self._decode:
             self._value = up.unpack()
         else:
             up.skip()
-        n = self._run_index()
         self._counts[t] += 1
         self._in_value = False
-        if self._on_record is not None and t in self._wanted:  # type: ignore[operator]
+        if self._on_record is not None:
             self._emitting = True
             try:
                 self._emit(self._on_record, n, t, start, up.tell())
             finally:
                 self._emitting = False
 
-    def _new_run(self, t: int, start: int) -> bool:
-        """A record of another type than the one before starts at ``start``;
-        True if records of this type go through :meth:`_take`."""
-        if self._run_type >= 0:
-            self._sums[self._run_type] += start - self._run_start
-        n = self._run_index()
-        if not self._counts[t]:
-            self._first[t] = (n, start)
-        self._run_type, self._run_start = t, start
-        self._run_first, self._run_count0 = n, self._counts[t]
-        self._run_special = self._on_record is not None and t in self._wanted  # type: ignore[operator]
-        return self._run_special
-
-    def _run_index(self) -> int:
-        """The index of the next record (records walked so far)."""
-        if self._run_type < 0:
-            return 0
-        return self._run_first + self._counts[self._run_type] - self._run_count0
-
     def _close_run(self) -> None:
         """Add the last run's bytes, up to where the walk stopped: the start
         of a record in progress or of one that failed, or the end of data."""
-        if self._run_type >= 0:
-            self._sums[self._run_type] += self._start - self._run_start
-            self._run_start = self._start
+        cur, run_start, run_first, run_c0 = self._run
+        self._sums[cur] += self._start - run_start
+        self._run = (cur, self._start, run_first, run_c0)
 
     def _emit(self, on_record: OnRecord, n: int, t: int, start: int, end: int) -> None:
         size = end - start

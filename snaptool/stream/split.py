@@ -1,0 +1,268 @@
+"""One pass on two cores: a forked child reads, inflates, walks the tar and
+hashes; the parent walks state.bin's records.
+
+Neither ISA-L's nor zlib's decompressor releases the GIL, so a reader thread
+cannot overlap the record walk; a second process can. The child runs the
+ordinary pipeline of :mod:`snaptool.stream.reader` with a stand-in for the
+record walker that forwards every call, in order, over one pipe: state.bin
+bytes, a limit's stop, the walk's end. It forwards the findings of the
+archive layers the same way, so the parent, which replays the messages as
+they come, sees findings in exactly the order a single process raises them.
+The child's last message is its :class:`~snaptool.stream.reader.ArchiveScan`;
+the parent adds the findings and the walk's statistics.
+
+Each message is a tag byte and a payload length, then the payload. The
+parent reads state.bin bytes into one reused buffer (memory stays one chunk
+per side). Record callbacks (state export, diff) run in the parent, so they
+see the same events in the same order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import signal
+import struct
+import sys
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SnaptoolError
+
+if TYPE_CHECKING:
+    from ..findings import Finding
+    from .reader import ArchiveScan, Progress
+    from .statewalk import StateStats, StateWalker
+
+__all__ = ["RemoteWalker", "wanted", "run"]
+
+#: A message: tag, payload length.
+_HEAD = struct.Struct("<cQ")
+#: Inputs smaller than this are read in one process (a fork costs ~5 ms).
+MIN_SIZE = 8 << 20
+
+_DATA, _FINDING, _STOP, _CLOSE, _ABANDON, _PROGRESS, _RESULT, _ERROR = (
+    b"D", b"F", b"S", b"C", b"A", b"P", b"R", b"X"
+)
+
+
+def wanted(split: bool | None, size: int) -> bool:
+    """Whether to read in two processes: ``split`` if given, else the
+    environment's ``SNAPTOOL_SPLIT`` (``0`` never, ``1`` always), else for
+    inputs of :data:`MIN_SIZE` or more (or of unknown size) on a machine with
+    two cores or more that can fork."""
+    if not hasattr(os, "fork"):
+        return False
+    if split is not None:
+        return split
+    env = os.environ.get("SNAPTOOL_SPLIT", "")
+    if env in ("0", "1"):
+        return env == "1"
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return cores >= 2 and (size == 0 or size >= MIN_SIZE)
+
+
+class _Sender:
+    """The child's end of the pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def send(self, tag: bytes, payload: bytes | memoryview = b"") -> None:
+        parts = [memoryview(_HEAD.pack(tag, len(payload))), memoryview(payload).cast("B")]
+        while parts:
+            done = os.writev(self.fd, parts)
+            while parts and done >= len(parts[0]):
+                done -= len(parts[0])
+                parts.pop(0)
+            if parts and done:
+                parts[0] = parts[0][done:]
+
+    def send_object(self, tag: bytes, value: object) -> None:
+        self.send(tag, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+class RemoteWalker:
+    """Stands in for :class:`StateWalker` in the child: every call goes to
+    the parent, whose real walker answers it."""
+
+    def __init__(self, sender: _Sender) -> None:
+        self._send = sender
+
+    def feed(self, data: bytes | memoryview) -> None:
+        self._send.send(_DATA, data)
+
+    def stop(self, code: str, message: str, *, offset: int | None = None) -> None:
+        self._send.send_object(_STOP, (code, message, offset))
+
+    def close(self) -> None:
+        self._send.send(_CLOSE)
+
+    def abandon(self) -> None:
+        self._send.send(_ABANDON)
+
+
+#: The child's work: given the stand-in walker, a report function and a
+#: progress function, read the archive and return what it found.
+Work = Callable[[RemoteWalker, Callable[["Finding"], None], "Progress"], "ArchiveScan"]
+
+
+def run(work: Work, walker: StateWalker, result: ArchiveScan, progress: Progress | None) -> ArchiveScan:
+    """Fork; the child does ``work``, the parent walks records with
+    ``walker`` and collects findings into ``result``. Returns the child's
+    scan, completed with the parent's findings and walk."""
+    rfd, wfd = os.pipe()
+    try:
+        import fcntl
+
+        fcntl.fcntl(wfd, 1031, 1 << 20)  # F_SETPIPE_SZ: fewer wake-ups per MiB
+    except (ImportError, OSError):  # pragma: no cover - not Linux, or capped
+        pass
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child (coverage sees the parent)
+        os.close(rfd)
+        _child(wfd, work)
+    os.close(wfd)
+    try:
+        with open(rfd, "rb", buffering=1 << 16) as pipe:
+            return _parent(pipe, walker, result, progress)
+    except BaseException:
+        _kill(pid)  # the parent stops early (an error, a callback's abort, Ctrl-C)
+        raise
+    finally:
+        os.waitpid(pid, 0)
+
+
+def _child(fd: int, work: Work) -> None:  # pragma: no cover - runs in the child
+    """Do the work, send the result, and leave without running the parent's
+    clean-ups (``os._exit``): its files and buffers are not the child's."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports it
+        sender = _Sender(fd)
+        try:
+            def report(finding: Finding) -> None:
+                sender.send_object(_FINDING, finding)
+
+            def tell(done: int) -> None:
+                sender.send(_PROGRESS, done.to_bytes(8, "little"))
+
+            sender.send_object(_RESULT, work(RemoteWalker(sender), report, tell))
+        except (BrokenPipeError, KeyboardInterrupt):
+            code = 1  # the parent has gone or was interrupted: nobody to tell
+        except OSError as exc:
+            sender.send_object(_ERROR, ("os", exc.errno, exc.strerror or str(exc)))
+        except BaseException:  # noqa: BLE001 - whatever it is, the parent reports it
+            sender.send_object(_ERROR, ("bug", 0, traceback.format_exc()))
+    except BaseException:  # noqa: BLE001 - the pipe itself failed
+        code = 1
+    finally:
+        os._exit(code)
+
+
+class _Hasher:
+    """SHA-256 of state.bin on a thread of the parent, beside the record walk
+    (hashlib lets go of the GIL while it hashes): with it the three costs of
+    a pass, inflate, hash and walk, spread over two cores. Buffers are a ring
+    of :data:`SLOTS`; one is read into again only once it is hashed."""
+
+    SLOTS = 4
+
+    def __init__(self) -> None:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self.h = hashlib.sha256()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snaptool-sha256")
+        self.slots = [bytearray(1 << 20) for _ in range(self.SLOTS)]
+        self.pending: list[Future[None] | None] = [None] * self.SLOTS
+        self.next = 0
+
+    def buffer(self, size: int) -> memoryview:
+        """A buffer of ``size`` bytes that no hashing still reads."""
+        k = self.next
+        done = self.pending[k]
+        if done is not None:
+            done.result()
+        if size > len(self.slots[k]):
+            self.slots[k] = bytearray(size)
+        return memoryview(self.slots[k])[:size]
+
+    def hash(self, view: memoryview) -> None:
+        """Hash ``view`` (the last buffer handed out) in order, on the thread."""
+        self.pending[self.next] = self.pool.submit(self.h.update, view)
+        self.next = (self.next + 1) % self.SLOTS
+
+    def hexdigest(self) -> str:
+        self.pool.shutdown(wait=True)
+        return self.h.hexdigest()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _parent(pipe: Any, walker: StateWalker, result: ArchiveScan, progress: Progress | None) -> ArchiveScan:
+    hasher = _Hasher()
+    try:
+        return _serve(pipe, walker, result, progress, hasher)
+    finally:
+        hasher.close()
+
+
+def _serve(
+    pipe: Any, walker: StateWalker, result: ArchiveScan, progress: Progress | None, hasher: _Hasher
+) -> ArchiveScan:
+    head = bytearray(_HEAD.size)
+    state: StateStats | None = None
+    while True:
+        if pipe.readinto(head) != _HEAD.size:
+            raise SnaptoolError("snaptool's reader process ended without a result (killed?)")
+        tag, size = _HEAD.unpack(head)
+        if tag == _DATA:
+            view = hasher.buffer(size)
+            if pipe.readinto(view) != size:
+                raise SnaptoolError("snaptool's reader process ended in the middle of a message")
+            hasher.hash(view)
+            walker.feed(view)
+            continue
+        payload = pipe.read(size)
+        if len(payload) != size:
+            raise SnaptoolError("snaptool's reader process ended in the middle of a message")
+        if tag == _FINDING:
+            result.report(pickle.loads(payload))
+        elif tag == _PROGRESS:
+            if progress is not None:
+                progress(int.from_bytes(payload, "little"))
+        elif tag == _STOP:
+            code, message, offset = pickle.loads(payload)
+            walker.stop(code, message, offset=offset)
+        elif tag == _CLOSE:
+            state = walker.close()
+        elif tag == _ABANDON:
+            state = walker.abandon()
+        elif tag == _RESULT:
+            scan: ArchiveScan = pickle.loads(payload)
+            scan.findings = result.findings
+            scan.state = state
+            scan.hashes["state.bin"] = hasher.hexdigest()
+            return scan
+        elif tag == _ERROR:
+            kind, errno, text = pickle.loads(payload)
+            if kind == "os":
+                raise OSError(errno, text)
+            raise RuntimeError(f"snaptool's reader process failed:\n{text}")
+        else:
+            raise RuntimeError(f"snaptool's reader process sent an unknown message {tag!r}")
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

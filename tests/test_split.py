@@ -1,0 +1,145 @@
+"""The two-process reader (snaptool/stream/split.py) learns exactly what one
+process learns: the same findings in the same order, the same hashes, entries
+and record statistics, and the same record events, on every fixture, every
+shared case and a sample of the conformance mutations."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from snaptool.errors import InputError, SnaptoolError
+from snaptool.stream import reader
+from snaptool.stream.reader import scan
+
+from .conftest import CASES, FIXTURES
+from .conformance import mutate as M
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the two-process reader needs os.fork")
+
+INPUTS = sorted(
+    [p for p in FIXTURES.rglob("*.snap")]
+    + ([p for p in CASES.iterdir() if p.suffix == ".snap"] if CASES.is_dir() else [])
+)
+
+
+def _facts(result: reader.ArchiveScan) -> dict[str, object]:
+    facts = dict(vars(result))
+    facts.pop("report", None)
+    return facts
+
+
+def _both(path: Path, **kw: object) -> tuple[dict[str, object], dict[str, object]]:
+    one = scan(path, split=False, **kw)  # type: ignore[arg-type]
+    two = scan(path, split=True, **kw)  # type: ignore[arg-type]
+    return _facts(one), _facts(two)
+
+
+@pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.name)
+def test_two_processes_learn_what_one_learns(path: Path) -> None:
+    one, two = _both(path)
+    assert one == two
+    assert one["findings"] is not None
+
+
+def test_record_events_are_the_same(tmp_path: Path) -> None:
+    path = FIXTURES / "synthetic" / "ok-canonical.snap"
+    seen: dict[bool, list[object]] = {False: [], True: []}
+    for split in (False, True):
+        scan(path, split=split, on_record=seen[split].append, keep_raw=True)
+    assert seen[False], "the fixture has records"
+    assert seen[False] == seen[True]
+
+
+def test_a_sample_of_conformance_mutations(tmp_path: Path) -> None:
+    """Every 12th mutation (about 150 of them): bad gzip, tar, sums, meta and
+    records, each read both ways."""
+    from .test_conformance import VERDICTS
+
+    checked = 0
+    for mid in sorted(VERDICTS)[::12]:
+        if VERDICTS[mid]["seed"] not in M.seeds():
+            continue
+        m = M.make(mid)
+        path = tmp_path / "m.bin"
+        path.write_bytes(m.data)
+        one, two = _both(path, plain_tar=m.plain)
+        assert one == two, mid
+        checked += 1
+    assert checked > 100
+
+
+def test_callback_error_reaches_the_caller_and_the_child_is_reaped() -> None:
+    path = FIXTURES / "synthetic" / "ok-canonical.snap"
+
+    class Stop(Exception):
+        pass
+
+    def fail(event: object) -> None:
+        raise Stop("from the callback")
+
+    with pytest.raises(Stop):
+        scan(path, split=True, on_record=fail)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # no child left behind
+
+
+def test_read_error_in_the_child_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = FIXTURES / "synthetic" / "ok-canonical.snap"
+
+    def broken(f: object, report: object):  # the child inherits this patch
+        raise OSError(5, "Input/output error")
+        yield b""  # pragma: no cover - makes this a generator
+
+    monkeypatch.setattr(reader, "inflate", broken)
+    with pytest.raises(InputError, match="read failed: Input/output error"):
+        scan(path, split=True)
+
+
+def test_a_child_that_dies_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = FIXTURES / "synthetic" / "ok-canonical.snap"
+
+    def die(f: object, report: object):
+        os._exit(3)
+        yield b""  # pragma: no cover
+
+    monkeypatch.setattr(reader, "inflate", die)
+    with pytest.raises(SnaptoolError, match="reader process ended without a result"):
+        scan(path, split=True)
+
+
+@pytest.mark.parametrize("name", ["ok-canonical.snap"])
+def test_cli_on_standard_input_prints_the_same(name: str) -> None:
+    path = FIXTURES / "synthetic" / name
+    out = {}
+    for mode in ("0", "1"):
+        with open(path, "rb") as f:
+            out[mode] = subprocess.run(
+                [sys.executable, "-m", "snaptool", "inspect", "--json", "-"],
+                stdin=f, capture_output=True, env={**os.environ, "SNAPTOOL_SPLIT": mode}, check=False,
+            )
+    assert out["0"].returncode == out["1"].returncode == 0
+    assert out["0"].stdout == out["1"].stdout
+    assert b'"Records"' in out["0"].stdout or b'"Stats"' in out["0"].stdout
+
+
+def test_split_is_chosen_by_size_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from snaptool.stream import split
+
+    monkeypatch.delenv("SNAPTOOL_SPLIT", raising=False)
+    assert split.wanted(False, 1 << 30) is False
+    assert split.wanted(True, 10) is True
+    monkeypatch.setenv("SNAPTOOL_SPLIT", "0")
+    assert split.wanted(None, 1 << 30) is False
+    monkeypatch.setenv("SNAPTOOL_SPLIT", "1")
+    assert split.wanted(None, 10) is True
+    monkeypatch.delenv("SNAPTOOL_SPLIT")
+    assert split.wanted(None, 10) is False  # small files: one process
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert split.wanted(None, split.MIN_SIZE) is True
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert split.wanted(None, split.MIN_SIZE) is False  # one core: nothing to gain
