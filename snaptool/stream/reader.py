@@ -97,16 +97,6 @@ class _HashSink:
         pass
 
 
-class _NoHash:
-    """A hash that is not computed (another process computes it)."""
-
-    def update(self, data: object) -> None:
-        pass
-
-    def hexdigest(self) -> str:
-        return ""
-
-
 class _BufferSink:
     def __init__(self, scan: ArchiveScan, entry: Entry, h: hashlib._Hash, limit: int, attr: str) -> None:
         self.scan, self.entry, self.h, self.limit, self.attr = scan, entry, h, limit, attr
@@ -243,8 +233,8 @@ def _scan_open(
 
         result.report = report  # type: ignore[method-assign]
         try:
-            # state.bin is hashed by the parent, beside its walk
-            return _pipeline(_Prepended(head, f, tell), result, remote, limits, _NoHash())  # type: ignore[arg-type]
+            state_hash = two_processes.ThreadedHash()
+            return _pipeline(_Prepended(head, f, tell), result, remote, limits, state_hash)  # type: ignore[arg-type]
         finally:
             del result.report
 

@@ -26,12 +26,15 @@ import signal
 import struct
 import sys
 import traceback
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SnaptoolError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from ..findings import Finding
     from .reader import ArchiveScan, Progress
     from .statewalk import StateStats, StateWalker
@@ -167,57 +170,37 @@ def _child(fd: int, work: Work) -> None:  # pragma: no cover - runs in the child
         os._exit(code)
 
 
-class _Hasher:
-    """SHA-256 of state.bin on a thread of the parent, beside the record walk
-    (hashlib lets go of the GIL while it hashes): with it the three costs of
-    a pass, inflate, hash and walk, spread over two cores. Buffers are a ring
-    of :data:`SLOTS`; one is read into again only once it is hashed."""
+class ThreadedHash:
+    """SHA-256 on a thread of its own: hashlib lets go of the GIL while it
+    hashes, so in the child it runs beside the inflate, and the three costs
+    of a pass (inflate, hash, record walk) spread over two cores. At most
+    :data:`DEPTH` pieces wait; pieces of mutable buffers are copied first."""
 
-    SLOTS = 4
+    DEPTH = 8
 
     def __init__(self) -> None:
-        from concurrent.futures import Future, ThreadPoolExecutor
+        from concurrent.futures import ThreadPoolExecutor
 
         self.h = hashlib.sha256()
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snaptool-sha256")
-        self.slots = [bytearray(1 << 20) for _ in range(self.SLOTS)]
-        self.pending: list[Future[None] | None] = [None] * self.SLOTS
-        self.next = 0
+        self.waiting: deque[Future[None]] = deque()
 
-    def buffer(self, size: int) -> memoryview:
-        """A buffer of ``size`` bytes that no hashing still reads."""
-        k = self.next
-        done = self.pending[k]
-        if done is not None:
-            done.result()
-        if size > len(self.slots[k]):
-            self.slots[k] = bytearray(size)
-        return memoryview(self.slots[k])[:size]
-
-    def hash(self, view: memoryview) -> None:
-        """Hash ``view`` (the last buffer handed out) in order, on the thread."""
-        self.pending[self.next] = self.pool.submit(self.h.update, view)
-        self.next = (self.next + 1) % self.SLOTS
+    def update(self, data: bytes | memoryview) -> None:
+        if isinstance(data, memoryview) and not isinstance(data.obj, bytes):
+            data = bytes(data)
+        if len(self.waiting) >= self.DEPTH:
+            self.waiting.popleft().result()
+        self.waiting.append(self.pool.submit(self.h.update, data))
 
     def hexdigest(self) -> str:
         self.pool.shutdown(wait=True)
+        for done in self.waiting:
+            done.result()
         return self.h.hexdigest()
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _parent(pipe: Any, walker: StateWalker, result: ArchiveScan, progress: Progress | None) -> ArchiveScan:
-    hasher = _Hasher()
-    try:
-        return _serve(pipe, walker, result, progress, hasher)
-    finally:
-        hasher.close()
-
-
-def _serve(
-    pipe: Any, walker: StateWalker, result: ArchiveScan, progress: Progress | None, hasher: _Hasher
-) -> ArchiveScan:
+    buf = bytearray(1 << 20)
     head = bytearray(_HEAD.size)
     state: StateStats | None = None
     while True:
@@ -225,10 +208,11 @@ def _serve(
             raise SnaptoolError("snaptool's reader process ended without a result (killed?)")
         tag, size = _HEAD.unpack(head)
         if tag == _DATA:
-            view = hasher.buffer(size)
+            if size > len(buf):
+                buf = bytearray(size)
+            view = memoryview(buf)[:size]
             if pipe.readinto(view) != size:
                 raise SnaptoolError("snaptool's reader process ended in the middle of a message")
-            hasher.hash(view)
             walker.feed(view)
             continue
         payload = pipe.read(size)
@@ -250,7 +234,6 @@ def _serve(
             scan: ArchiveScan = pickle.loads(payload)
             scan.findings = result.findings
             scan.state = state
-            scan.hashes["state.bin"] = hasher.hexdigest()
             return scan
         elif tag == _ERROR:
             kind, errno, text = pickle.loads(payload)
