@@ -16,7 +16,9 @@ Each measured run is a fresh child process (``snaptool.diff.diff`` plus the
 JSON rendering, written to /dev/null); the parent reads the child's peak RSS
 with ``resource.getrusage(RUSAGE_CHILDREN)``. For scale, one plain scan of B
 (the inflate, tar and record framing every command pays) is measured the same
-way.
+way, and so is the baseline of issue 10: a bare decode of both state.bins
+(``msgpack.Unpacker`` with the record walker's options, one process), with
+the ratio diff / baseline printed last.
 """
 
 from __future__ import annotations
@@ -203,6 +205,19 @@ if {mode!r} == "scan":
     from snaptool.stream.reader import scan
     r = scan({b!r})
     out = {{"records": r.state.records}}
+elif {mode!r} == "decode":
+    # the baseline of issue 10: a bare single-process decode of both state.bins
+    # with the options of snaptool's record walker
+    import tarfile, msgpack
+    n = 0
+    for path in ({a!r}, {b!r}):
+        with tarfile.open(path, "r|gz") as tar:
+            for member in tar:
+                if member.name == "state.bin":
+                    up = msgpack.Unpacker(tar.extractfile(member), raw=True, use_list=False,
+                                          strict_map_key=False, max_buffer_size=1 << 28)
+                    n += sum(1 for _ in up)
+    out = {{"msgpack_values": n}}
 else:
     from snaptool.diff import diff
     rep = diff({a!r}, {b!r}, fields={mode!r} == "diff")
@@ -241,7 +256,7 @@ def main() -> None:
     ap.add_argument("--state-mib", type=float, default=16, help="state.bin size of A (default 16)")
     ap.add_argument("--change-pct", type=float, default=1.0, help="percent of records changed")
     ap.add_argument("--dir", help="keep the archives here (default: a temp dir, removed)")
-    ap.add_argument("--only", choices=["scan", "stat", "diff"],
+    ap.add_argument("--only", choices=["decode", "scan", "stat", "diff"],
                     help="measure one mode (peak RSS then belongs to it alone)")
     ap.add_argument("--generate", metavar="DIR", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -268,11 +283,18 @@ def main() -> None:
             subprocess.run([sys.executable, __file__, "--generate", str(tmp),
                             "--state-mib", str(args.state_mib), "--change-pct", str(args.change_pct)],
                            check=True)
-        modes = [args.only] if args.only else ["scan", "stat", "diff"]
+        modes = [args.only] if args.only else ["decode", "scan", "stat", "diff"]
         results = {}
         for mode in modes:
             results[mode] = measure(mode, a, b)
-            print(f"{mode:5s} {json.dumps(results[mode])}")
+            print(f"{mode:6s} {json.dumps(results[mode])}")
+        if "decode" in results:
+            base = results["decode"]["wall_s"]
+            for mode in ("stat", "diff"):
+                if mode in results:
+                    r = results[mode]["wall_s"] / base
+                    print(f"diff ({mode}) / bare decode of A and B: {r:.2f} (target <= 1.5) "
+                          f"{'OK' if r <= 1.5 else 'MISSED'}")
     finally:
         if not args.dir:
             for p in (a, b):
