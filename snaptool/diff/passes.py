@@ -203,8 +203,10 @@ def _digest(number: int, raw: bytes) -> bytes:
 _TYPE_BYTES = [bytes((i,)) for i in range(256)]
 
 
-def _read(path: str, on_record: Callable[[RecordEvent], None], limits: Limits) -> ArchiveScan:
-    result = scan(path, on_record=on_record, keep_raw=True, limits=limits)
+def _read(
+    path: str, on_record: Callable[[RecordEvent], None], limits: Limits, skip: bytes | bytearray = b""
+) -> ArchiveScan:
+    result = scan(path, on_record=on_record, keep_raw=True, limits=limits, skip_records=skip)
     bad = [f for f in result.findings if f.code in _UNREADABLE]
     if bad:
         raise InputError(f"cannot read the archive completely: {bad[0].message}", where=path)
@@ -295,17 +297,15 @@ def diff(
     for ia in twins:
         matched[ia] = 1
     unmatched_b: dict[bytes, tuple[int, int, int, dict[str, Any]]] = {}
-    ordinals: dict[int, int] = {}
 
     def index_b(ev: RecordEvent) -> None:
         if not scope.wants_type(ev.type):
             return
-        n = ordinals[ev.type] = ordinals.get(ev.type, -1) + 1
         ia = seen_a.get(_digest(ev.type, ev.raw or b""))
         if ia is not None:
             matched[ia] = 1
             return
-        key = scope.key_of(ev.type, ev.raw or b"", n)
+        key = scope.key_of(ev.type, ev.raw or b"", ev.ordinal)
         if key is not None:
             unmatched_b[_key_hash(ev.type, key)] = (ev.index, ev.type, ev.size, key)
 
@@ -314,7 +314,8 @@ def diff(
     seen_a.clear()
 
     objects = _Pass2(scope, matched, unmatched_b, fields, max_pending).run(
-        pa, pb, limits, scan_a.hashes.get("state.bin"), scan_b.hashes.get("state.bin")
+        pa, pb, limits, scan_a.hashes.get("state.bin"), scan_b.hashes.get("state.bin"),
+        scan_b.state.records if scan_b.state else 0,
     )
     objects.sort(key=ObjectChange.sort_key)
 
@@ -360,17 +361,13 @@ class _Pass2:
         self.pending: Pending = {}
         self.budget = self.max_pending
         self.later: set[int] = set()
-        self.ordinals: dict[int, int] = {}
 
     def on_a(self, ev: RecordEvent) -> None:
-        if not self.scope.wants_type(ev.type):
-            return
-        n = self.ordinals[ev.type] = self.ordinals.get(ev.type, -1) + 1
-        if self.matched[ev.index]:
+        if not self.scope.wants_type(ev.type) or self.matched[ev.index]:
             return
         raw = ev.raw or b""
         if self.todo is None:
-            key = self.scope.key_of(ev.type, raw, n)
+            key = self.scope.key_of(ev.type, raw, ev.ordinal)
             if key is None:
                 return
             other = self.unmatched_b.pop(_key_hash(ev.type, key), None)
@@ -406,17 +403,33 @@ class _Pass2:
             )
 
     def run(
-        self, pa: str, pb: str, limits: Limits, hash_a: str | None, hash_b: str | None
+        self, pa: str, pb: str, limits: Limits, hash_a: str | None, hash_b: str | None, records_b: int
     ) -> list[ObjectChange]:
+        """Read A and B again, as often as the budget needs; each read hands
+        out only the records it is about (``skip_records``): a few, mostly."""
         if all(self.matched) and not self.unmatched_b:
             return self.out
         while self.todo is None or self.todo:
             self._reset()
-            _same_file(pa, _read(pa, self.on_a, limits), hash_a)
+            _same_file(pa, _read(pa, self.on_a, limits, self._skip_a()), hash_a)
             self.after_a()
             if self.pending:
-                _same_file(pb, _read(pb, self.on_b, limits), hash_b)
+                skip_b = bytearray(b"\x01") * records_b
+                for ib in self.pending:
+                    if ib < records_b:
+                        skip_b[ib] = 0
+                _same_file(pb, _read(pb, self.on_b, limits, skip_b), hash_b)
         return self.out
+
+    def _skip_a(self) -> bytes | bytearray:
+        """A's records this round is not about: the matched ones, and in a
+        later round all but those left over (``todo``)."""
+        if self.todo is None:
+            return self.matched
+        skip = bytearray(b"\x01") * len(self.matched)
+        for ia in self.todo:
+            skip[ia] = 0
+        return skip
 
 
 def _decode(raw: bytes) -> Any:

@@ -167,19 +167,22 @@ def scan(
     decode_types: frozenset[int] = frozenset(),
     progress: Progress | None = None,
     split: bool | None = None,
+    skip_records: bytes | bytearray = b"",
 ) -> ArchiveScan:
     """Read an archive once, front to back, and return what it holds.
 
     ``on_record`` is called for every record (or, with ``record_types``, for
     records of those types); ``keep_raw`` gives it the value's bytes.
     ``split`` reads in two processes (see :mod:`snaptool.stream.split`):
-    ``None`` decides by the input's size and the machine."""
+    ``None`` decides by the input's size and the machine. Records whose
+    index has a non-zero byte in ``skip_records`` are not handed out."""
     name = os.fspath(path)
     if name == "-":  # standard input: one pass needs no seeking
         import sys
 
         return _scan_open(
-            sys.stdin.buffer, "<stdin>", plain_tar, limits, on_record, keep_raw, record_types, decode_types, progress, split
+            sys.stdin.buffer, "<stdin>", plain_tar, limits, on_record, keep_raw,
+            record_types, decode_types, progress, split, skip_records,
         )
     try:
         f = open(name, "rb")  # noqa: SIM115 - closed below
@@ -190,7 +193,8 @@ def scan(
     with f:
         try:
             return _scan_open(
-                f, name, plain_tar, limits, on_record, keep_raw, record_types, decode_types, progress, split
+                f, name, plain_tar, limits, on_record, keep_raw,
+                record_types, decode_types, progress, split, skip_records,
             )
         except OSError as exc:
             raise InputError(f"read failed: {exc.strerror or exc}", where=name) from None
@@ -207,6 +211,7 @@ def _scan_open(
     decode_types: frozenset[int] = frozenset(),
     progress: Progress | None = None,
     split: bool | None = None,
+    skip_records: bytes | bytearray = b"",
 ) -> ArchiveScan:
     result = ArchiveScan(path=name, plain_tar=plain_tar, form="tar" if plain_tar else "snap")
     regular = False
@@ -220,11 +225,15 @@ def _scan_open(
     # and put back in front of the stream.
     head = f.read(4096)
     result.input_kind = describe(head, result.compressed_size if regular else len(head))
-    walker = new_walker(result, limits, on_record, keep_raw, record_types, decode_types)
+    walker = new_walker(result, limits, on_record, keep_raw, record_types, decode_types, skip_records)
     if not two_processes.wanted(split, result.compressed_size if regular else 0):
         return _pipeline(_Prepended(head, f, progress), result, walker, limits)
 
-    def work(remote: two_processes.RemoteWalker, forward: Callable[[Finding], None], tell: Progress) -> ArchiveScan:
+    def work(
+        remote: two_processes.RemoteWalker, forward: Callable[[Finding], None], tell: Progress
+    ) -> ArchiveScan:
+        """In the child: the pipeline, findings kept and forwarded, the walk
+        forwarded, state.bin hashed beside the inflate."""
         keep = result.report
 
         def report(finding: Finding) -> None:
@@ -233,8 +242,8 @@ def _scan_open(
 
         result.report = report  # type: ignore[method-assign]
         try:
-            state_hash = two_processes.ThreadedHash()
-            return _pipeline(_Prepended(head, f, tell), result, remote, limits, state_hash)  # type: ignore[arg-type]
+            source = _Prepended(head, f, tell)
+            return _pipeline(source, result, remote, limits, two_processes.ThreadedHash())  # type: ignore[arg-type]
         finally:
             del result.report
 
@@ -330,6 +339,7 @@ def new_walker(
     keep_raw: bool,
     record_types: frozenset[int] | None,
     decode_types: frozenset[int],
+    skip_records: bytes | bytearray = b"",
 ) -> StateWalker:
     """The record walker every input form uses, reporting into ``result``."""
     return StateWalker(
@@ -339,6 +349,7 @@ def new_walker(
         keep_raw=keep_raw,
         record_types=record_types,
         decode_types=decode_types,
+        skip_records=skip_records,
     )
 
 

@@ -75,6 +75,8 @@ class RecordEvent:
     #: the decoded value (msgpack ``raw=True``: str and bytes both as bytes,
     #: arrays as tuples), for types the walker was asked to decode
     value: Any = None
+    #: how many records of this type came before it
+    ordinal: int = 0
 
 
 OnRecord = Callable[[RecordEvent], None]
@@ -92,8 +94,11 @@ class StateWalker:
         keep_raw: bool = False,
         record_types: frozenset[int] | None = None,
         decode_types: frozenset[int] = frozenset(),
+        skip_records: bytes | bytearray = b"",
     ) -> None:
         self._wanted = record_types
+        # records whose index has a non-zero byte here are walked, not handed out
+        self._skip = skip_records
         self._decode = decode_types
         self._value: Any = None
         self._report = report
@@ -226,6 +231,7 @@ class StateWalker:
         counts, sums, first = self._counts, self._sums, self._first
         on_record = self._on_record
         wanted = self._wanted
+        skipped, n_skipped = self._skip, len(self._skip)
         decode_types = self._decode
         unpack = up.unpack
         fed = self._fed
@@ -262,7 +268,11 @@ class StateWalker:
                 sums[t] += end - start
                 n += 1
                 in_value = False
-                if on_record is not None and (wanted is None or t in wanted):
+                if (
+                    on_record is not None
+                    and (wanted is None or t in wanted)
+                    and not (n <= n_skipped and skipped[n - 1])
+                ):
                     # outside the msgpack try: the caller's errors are its own
                     self._emit(on_record, n - 1, t, start, end)
         finally:
@@ -335,7 +345,7 @@ class StateWalker:
             up.skip()
         self._counts[t] += 1
         self._in_value = False
-        if self._on_record is not None:
+        if self._on_record is not None and not (n < len(self._skip) and self._skip[n]):
             self._emitting = True
             try:
                 self._emit(self._on_record, n, t, start, up.tell())
@@ -357,7 +367,7 @@ class StateWalker:
             with memoryview(self._raw) as view:  # one copy, and the view let go at once
                 raw = bytes(view[lo + 1 : lo + size])
         value, self._value = self._value, None
-        on_record(RecordEvent(n, t, start, size, raw, value))
+        on_record(RecordEvent(n, t, start, size, raw, value, self._counts[t] - 1))
 
     def _collect(self) -> None:
         self._close_run()
