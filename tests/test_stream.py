@@ -246,3 +246,31 @@ def test_counting_walk_matches_general_walk_examples(data: bytes) -> None:
         count, wanted, wanted_events, general, general_events = _walk_both(data, cuts)
         assert count == wanted == general
         assert wanted_events == general_events
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records=st.lists(_RECORD, max_size=20), skip=st.binary(max_size=24), cuts=st.lists(st.integers(0, 1 << 12), max_size=4))
+def test_skipped_records_are_walked_but_not_handed_out(records, skip, cuts) -> None:
+    import msgpack
+
+    from snaptool.stream.statewalk import StateWalker
+
+    data = b"\x80" + b"".join(bytes([t]) + msgpack.packb(v, use_bin_type=False) for t, v in records)
+    bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
+    for types in (None, frozenset({1, 30, 255})):
+        got: dict[bytes, list[object]] = {}
+        stats = {}
+        for bitmap in (b"", skip):
+            events: list[object] = []
+            w = StateWalker(lambda f: None, on_record=events.append, keep_raw=True, record_types=types,
+                            decode_types=frozenset({1}), skip_records=bitmap)
+            for a, b in zip(bounds, bounds[1:]):
+                w.feed(data[a:b])
+            s = w.close()
+            stats[bitmap] = (s.records, {t: (v.count, v.sum) for t, v in s.types.items()})
+            got[bitmap] = events
+        assert stats[b""] == stats[skip]  # skipping changes nothing of the walk itself
+        expected = [ev for ev in got[b""] if not (ev.index < len(skip) and skip[ev.index])]
+        assert got[skip] == expected
+        for ev in got[b""]:  # the ordinal counts the records of its type before it
+            assert ev.ordinal == sum(1 for e in got[b""] if e.type == ev.type and e.index < ev.index)

@@ -275,6 +275,8 @@ class StateWalker:
                 ):
                     # outside the msgpack try: the caller's errors are its own
                     self._emit(on_record, n - 1, t, start, end)
+                else:
+                    self._value = None  # a value decoded for a record not handed out
         finally:
             self.stats.records = n
             self._start, self._type, self._in_value = start, t, in_value
@@ -351,6 +353,8 @@ class StateWalker:
                 self._emit(self._on_record, n, t, start, up.tell())
             finally:
                 self._emitting = False
+        else:
+            self._value = None
 
     def _close_run(self) -> None:
         """Add the last run's bytes, up to where the walk stopped: the start
