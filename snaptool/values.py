@@ -16,7 +16,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 import msgpack
@@ -79,12 +80,29 @@ def go_time_parts(data: bytes) -> tuple[int, int, int] | None:
     return secs, nanos, offset * 60 + (data[15] if n == 16 else 0)
 
 
+#: Days from year 1 to the end of year 9999 (``date.max.toordinal()``).
+_LAST_DAY = date.max.toordinal() - 1
+
+
+@lru_cache(maxsize=4096)
+def _day_text(days: int) -> str:
+    """``YYYY-MM-DDT`` of a day counted from 0001-01-01 (cached: the times of
+    one snapshot fall on few days, and this is the per-time hot spot of
+    ``snaptool state``)."""
+    return date.fromordinal(days + 1).isoformat() + "T"
+
+
 def rfc3339_nano(secs: int, nanos: int, zone_secs: int | None) -> str:
     """Go's ``time.RFC3339Nano`` text (``encoding/json``'s form of a time):
     trailing zeros of the fraction cut, ``Z`` for a zero offset."""
     zone = zone_secs or 0
-    local = _EPOCH_YEAR1 + timedelta(seconds=secs + zone)
-    text = f"{local.year:04d}" + local.strftime("-%m-%dT%H:%M:%S")
+    days, rest = divmod(secs + zone, 86400)
+    if 0 <= days <= _LAST_DAY:
+        hours, rest = divmod(rest, 3600)
+        text = "%s%02d:%02d:%02d" % (_day_text(days), hours, rest // 60, rest % 60)
+    else:  # out of datetime's range: raises as it always did
+        local = _EPOCH_YEAR1 + timedelta(seconds=secs + zone)
+        text = f"{local.year:04d}" + local.strftime("-%m-%dT%H:%M:%S")
     if nanos:
         text += "." + f"{nanos:09d}".rstrip("0")
     if zone == 0:

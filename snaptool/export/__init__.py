@@ -25,7 +25,9 @@ Two shapes:
   ``{TypeNumber, Offset, Size, Raw}``.
 
 Memory stays bounded: lines are written as records arrive; the document is
-spooled per table to temporary files, then assembled.
+spooled per table to temporary files, then assembled. Records are rendered
+in blocks, by forked worker processes for large inputs (``SNAPTOOL_JOBS``
+sets how many; 1 renders in process), with the same bytes out either way.
 """
 
 from __future__ import annotations
@@ -53,14 +55,13 @@ from .rendering import (
     render_stored,
     secret_paths,
 )
+from .blockscan import guarded, run_scan
 from .walking import (
     Rendered,
     Renderer,
     export_document,
     export_lines,
-    guarded,
     iter_records,
-    run_scan,
 )
 
 __all__ = [

@@ -193,6 +193,9 @@ _ZERO: dict[int, dict[str, Any]] = {
     ),
 }
 
+#: The fields of each zero value that hold a map or a list.
+_ZERO_CONTAINERS = {t: tuple(k for k, v in z.items() if isinstance(v, (dict, list))) for t, z in _ZERO.items()}
+
 #: Fields tagged ``json:"-"`` (never in Nomad's JSON).
 _JSON_SKIP: dict[int, tuple[str, ...]] = {
     4: ("SignedIdentities",),
@@ -270,11 +273,21 @@ def _mask_path(obj: Any, parts: list[str]) -> None:
         obj[key] = _mask_value(obj[key])
 
 
-def mask_secrets(value: Any, type_number: int) -> Any:
-    """Mask the secret fields of a decoded record in place (and return it)."""
+@lru_cache(maxsize=None)
+def _secret_parts(type_number: int) -> tuple[list[str], ...]:
+    """The secret paths of a type split into steps, once per type (masking
+    runs for every record)."""
+    out = []
     for path in secret_paths(by_number(type_number), type_number):
         parts = path.replace("[]", "[].").replace(".*", ".*.").split(".")
-        _mask_path(value, [p for p in parts if p])
+        out.append([p for p in parts if p])
+    return tuple(out)
+
+
+def mask_secrets(value: Any, type_number: int) -> Any:
+    """Mask the secret fields of a decoded record in place (and return it)."""
+    for parts in _secret_parts(type_number):
+        _mask_path(value, parts)
     return value
 
 
@@ -288,7 +301,8 @@ def render_stored(type_number: int, value: Any, *, show_secrets: bool = False) -
 
 def _fix_network(obj: Any) -> None:
     """Walk a rendered value for Go JSON ``omitempty`` tags that live on
-    nested structs: NetworkResource.Hostname, CSIInfo.ControllerInfo/NodeInfo."""
+    nested structs: NetworkResource.Hostname, CSIInfo.ControllerInfo/NodeInfo.
+    Only containers are visited (this walk runs over every document object)."""
     if isinstance(obj, dict):
         if "CIDR" in obj and "MBits" in obj and obj.get("Hostname", None) == "":
             del obj["Hostname"]
@@ -296,18 +310,25 @@ def _fix_network(obj: Any) -> None:
             for k in ("ControllerInfo", "NodeInfo"):
                 if k in obj and obj[k] is None:
                     del obj[k]
-        for v in obj.values():
-            _fix_network(v)
-    elif isinstance(obj, list):
-        for v in obj:
+        values: Iterable[Any] = obj.values()
+    else:
+        values = obj
+    for v in values:
+        if isinstance(v, (dict, list)):
             _fix_network(v)
 
 
-def _with_zero(zero: dict[str, Any], value: dict[str, Any]) -> dict[str, Any]:
-    out = {k: value.get(k, json.loads(json.dumps(v))) for k, v in zero.items()}
-    for k, v in value.items():
-        if k not in out:
-            out[k] = v
+def _with_zero(type_number: int, value: dict[str, Any]) -> dict[str, Any]:
+    """The zero struct's fields in its order, the record's values where it
+    has them, then the record's other fields. Built with dict copy and
+    update (C), as it runs for every allocation and evaluation; maps and
+    lists of the zero value are copied so records never share them."""
+    zero = _ZERO[type_number]
+    out = zero.copy()
+    for k in _ZERO_CONTAINERS[type_number]:
+        if k not in value:
+            out[k] = json.loads(json.dumps(zero[k]))
+    out.update(value)
     return out
 
 
@@ -321,14 +342,18 @@ def _duration_first(obj: dict[str, Any], names: Iterable[str]) -> dict[str, Any]
 
 def render_document(type_number: int, value: Any, *, show_secrets: bool = False) -> Any:
     """A decoded record as ``nomad operator snapshot state`` prints it."""
-    out = render_stored(type_number, value, show_secrets=show_secrets)
+    return document_shape(type_number, render_stored(type_number, value, show_secrets=show_secrets))
+
+
+def document_shape(type_number: int, out: Any) -> Any:
+    """A record rendered as stored (:func:`render_stored`), reshaped as Go's
+    ``encoding/json`` prints the Nomad struct; changes ``out`` in place."""
     if not isinstance(out, dict):
         return out
     for name in _JSON_SKIP.get(type_number, ()):
         out.pop(name, None)
-    zero = _ZERO.get(type_number)
-    if zero is not None:
-        out = _with_zero(zero, out)
+    if type_number in _ZERO:
+        out = _with_zero(type_number, out)
     if type_number == 0:
         # Node: Attributes, NodeResources, ReservedResources are json omitempty
         for k in ("Attributes", "NodeResources", "ReservedResources"):

@@ -1,66 +1,31 @@
 """Walking an archive's records: JSON lines streamed as records arrive, and the
-document spooled per table to temporary files, then assembled.
+document spooled per table to temporary files, then assembled. Both render
+records block by block (:mod:`.blockscan`), on other cores when that pays;
+:func:`iter_records` hands each rendered record to a callback.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, IO
 
 from ..format.records import by_number, record_name
-from ..stream.reader import ArchiveScan, scan
+from ..stream.reader import ArchiveScan
 from ..stream.statewalk import RecordEvent
 from ..values import decode
+from .blockscan import open_sink, run_scan, scan_blocks
+from .fastrender import BlockOptions
 from .rendering import plain, render_document, render_stored
-from .selection import NOMAD_TABLES, ROOT_KEYS_TABLE, RecordFilter, table_of
+from .selection import RecordFilter
+from .spool import Spools, merge_counts, write_document
 
 
 # --------------------------------------------------------------------------
 # walking
-
-
-class _Abort(BaseException):
-    """Carries an error out of a record callback through the reader (which
-    turns ordinary exceptions raised while walking into findings)."""
-
-    def __init__(self, exc: BaseException) -> None:
-        super().__init__(str(exc))
-        self.exc = exc
-
-
-def guarded(callback: Callable[[RecordEvent], None]) -> Callable[[RecordEvent], None]:
-    """Wrap a record callback so its errors stop the scan and reach the
-    caller of :func:`run_scan` unchanged."""
-
-    def inner(ev: RecordEvent) -> None:
-        try:
-            callback(ev)
-        except Exception as exc:  # noqa: BLE001 - re-raised by run_scan
-            raise _Abort(exc) from exc
-
-    return inner
-
-
-def run_scan(
-    path: str | os.PathLike[str],
-    callback: Callable[[RecordEvent], None],
-    *,
-    record_types: Iterable[int] | None = None,
-    plain_tar: bool = False,
-) -> ArchiveScan:
-    """``scan`` with raw record bytes, errors from ``callback`` propagated."""
-    kwargs: dict[str, Any] = {}
-    if record_types:
-        kwargs["record_types"] = frozenset(record_types)
-    try:
-        return scan(path, on_record=guarded(callback), keep_raw=True, plain_tar=plain_tar, **kwargs)
-    except _Abort as stop:
-        raise stop.exc from None
 
 
 @dataclass
@@ -104,8 +69,12 @@ def iter_records(
     return run_scan(path, on_record, record_types=flt.types or None, plain_tar=plain_tar)
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+def _meta_object(result: ArchiveScan) -> Any:
+    raw = result.meta_parts[-1] if result.meta_parts else b""
+    try:
+        return json.loads(raw.decode("utf-8", "replace")) if raw.strip() else None
+    except json.JSONDecodeError:
+        return None
 
 
 def export_lines(
@@ -117,35 +86,9 @@ def export_lines(
     plain_tar: bool = False,
 ) -> tuple[ArchiveScan, int]:
     """Write one JSON line per kept record; returns the scan and the count."""
-    count = 0
-
-    def emit(r: Rendered) -> None:
-        nonlocal count
-        ev = r.event
-        line: dict[str, Any] = {
-            "Index": ev.index,
-            "Type": r.name,
-            "TypeNumber": ev.type,
-            "Offset": ev.offset,
-            "Size": ev.size,
-            "Value": r.json_value,
-        }
-        if by_number(ev.type) is None:
-            line["Raw"] = base64.b64encode(ev.raw or b"").decode()
-        out.write(_dumps(line))
-        out.write("\n")
-        count += 1
-
-    result = iter_records(path, emit, flt=flt, show_secrets=show_secrets, plain_tar=plain_tar)
-    return result, count
-
-
-def _meta_object(result: ArchiveScan) -> Any:
-    raw = result.meta_parts[-1] if result.meta_parts else b""
-    try:
-        return json.loads(raw.decode("utf-8", "replace")) if raw.strip() else None
-    except json.JSONDecodeError:
-        return None
+    opts = BlockOptions(show_secrets=show_secrets, flt=flt)
+    result, reports = scan_blocks(path, open_sink(path, opts, out=out), opts, plain_tar=plain_tar)
+    return result, sum(reports)
 
 
 def export_document(
@@ -161,62 +104,15 @@ def export_document(
     """Write the whole state as one JSON document (see the module notes).
 
     Returns the scan and the number of objects per table."""
-    counts: dict[str, int] = {}
+    opts = BlockOptions(
+        document=True, show_secrets=show_secrets, flt=flt, nomad_tables=nomad_tables, indent=indent
+    )
     with tempfile.TemporaryDirectory(prefix="snaptool-state-") as tmp:
-        spools: dict[str, IO[str]] = {}
-
-        def emit(r: Rendered) -> None:
-            table = table_of(r.event.type)
-            if nomad_tables and table not in NOMAD_TABLES and table != ROOT_KEYS_TABLE:
-                return
-            obj = r.json_value
-            if table == "Unknown":
-                obj = {
-                    "TypeNumber": r.event.type,
-                    "Offset": r.event.offset,
-                    "Size": r.event.size,
-                    "Raw": base64.b64encode(r.event.raw or b"").decode(),
-                }
-            f = spools.get(table)
-            if f is None:
-                f = spools[table] = open(  # noqa: SIM115 - closed below
-                    os.path.join(tmp, f"{len(spools)}.jsonl"), "w+", encoding="utf-8"
-                )
-            f.write(_dumps(obj))
-            f.write("\n")
-            counts[table] = counts.get(table, 0) + 1
-
+        spools = Spools(tmp)
         try:
-            result = iter_records(
-                path, emit, flt=flt, document=True, show_secrets=show_secrets, plain_tar=plain_tar
-            )
-            names = set(NOMAD_TABLES) | set(spools) | {"SnapshotMeta"}
-            meta = _meta_object(result)
-            pad = " " * indent
-            out.write("{")
-            first = True
-            for name in sorted(names):
-                out.write("" if first else ",")
-                first = False
-                out.write(f"\n{pad}{json.dumps(name)}: [")
-                items: Iterator[Any]
-                if name == "SnapshotMeta":
-                    items = iter([meta] if meta is not None else [])
-                elif name in spools:
-                    f = spools[name]
-                    f.seek(0)
-                    items = (json.loads(line) for line in f)
-                else:
-                    items = iter(())
-                n = 0
-                for obj in items:
-                    text = json.dumps(obj, ensure_ascii=False, indent=indent)
-                    text = text.replace("\n", "\n" + pad * 2)
-                    out.write(("," if n else "") + f"\n{pad * 2}{text}")
-                    n += 1
-                out.write(f"\n{pad}]" if n else "]")
-            out.write("\n}\n")
+            result, reports = scan_blocks(path, open_sink(path, opts, spools=spools), opts, plain_tar=plain_tar)
+            counts = merge_counts(reports)
+            write_document(out, spools, counts, _meta_object(result), indent)
         finally:
-            for f in spools.values():
-                f.close()
+            spools.close()
     return result, counts

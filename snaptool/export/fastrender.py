@@ -1,0 +1,310 @@
+"""Records rendered block by block, fast, with the bytes of the reference path.
+
+The reference path (:func:`render_stored`, :func:`render_document`, then
+``json.dumps``) builds a new value for every value of every record in
+Python, which made ``snaptool state`` ten times slower than decoding. Here a
+record is decoded once, the few strings that print differently (Go times,
+non-UTF-8 strings, ``[]byte`` fields, secrets) are replaced *in place*, and
+json's C encoder writes the rest.
+
+Whatever this path does not reproduce exactly (a map key that is not a
+string, msgpack bin or ext values, a key that is not UTF-8, ...) raises
+inside the fast attempt; that record is then rendered again from its raw
+bytes by the reference path, which prints it, or fails, as it always did.
+
+A block renders to its text and the error of the first record that failed
+(records after it are not rendered): the caller writes the text, then raises
+the error, so the output stops where the reference path's would.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import msgpack
+
+from ..format.records import by_number, record_name
+from ..values import decode
+from .pretty import indented
+from .rendering import (
+    _BYTE_KEYS,
+    Masked,
+    _plain_fast,
+    b64,
+    document_shape,
+    mask_secrets,
+    plain,
+    render_document,
+    render_stored,
+)
+from .selection import NOMAD_TABLES, ROOT_KEYS_TABLE, RecordFilter, table_of
+
+#: One record as the parent hands it on: index, type number, offset, size
+#: (type byte included) and the msgpack value's bytes.
+Record = tuple[int, int, int, int, bytes]
+
+_LEAVES = frozenset({int, bool, float, type(None), Masked})
+
+
+def _compact_encoder() -> Any:
+    """``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` as one
+    C call per value (no encoder object built per record)."""
+    from json import encoder
+
+    if encoder.c_make_encoder is None:  # pragma: no cover - CPython has it
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    make = encoder.c_make_encoder(None, None, encoder.encode_basestring, None, ":", ",", False, False, True)
+    return lambda value: "".join(make(value, 0))
+
+
+_dumps_compact = _compact_encoder()
+
+
+def _dumps(obj: Any) -> str:
+    """The reference path's JSON (also the fallback's)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------
+# values fixed in place
+
+
+class _Slow(Exception):
+    """A value the fast path does not reproduce exactly."""
+
+
+def _fix_dict(d: dict[Any, Any]) -> None:
+    """Replace, in place, the values :func:`plain` would print differently;
+    raise :class:`_Slow` on any type it does not know."""
+    for k, v in d.items():
+        t = type(v)
+        if t is str:
+            if v >= "\x03" and v.isascii():
+                continue
+            if v:  # binary, or maybe a Go time
+                d[k] = _plain_fast(v)
+        elif t is dict:
+            _fix_dict(v)
+        elif t is list:
+            _fix_list(v)
+        elif t not in _LEAVES:
+            raise _Slow
+
+
+def _fix_list(items: list[Any]) -> None:
+    for i, v in enumerate(items):
+        t = type(v)
+        if t is str:
+            if v >= "\x03" and v.isascii():
+                continue
+            if v:  # binary, or maybe a Go time
+                items[i] = _plain_fast(v)
+        elif t is dict:
+            _fix_dict(v)
+        elif t is list:
+            _fix_list(v)
+        elif t not in _LEAVES:
+            raise _Slow
+
+
+@lru_cache(maxsize=None)
+def _byte_steps(type_number: int) -> tuple[tuple[str, ...], ...]:
+    """``[]byte`` paths of a type as steps (``[]``: every list item)."""
+    keys = _BYTE_KEYS.get(type_number, frozenset())
+    return tuple(tuple(p for p in key.replace("[]", ".[]").split(".") if p) for key in sorted(keys))
+
+
+def _b64_at(obj: Any, steps: tuple[str, ...]) -> None:
+    """Base64 the str at ``steps`` (as :func:`plain` does with byte_keys)."""
+    head, rest = steps[0], steps[1:]
+    if head == "[]":
+        if type(obj) is list and rest:
+            for item in obj:
+                _b64_at(item, rest)
+        return
+    if type(obj) is not dict or head not in obj:
+        return
+    if rest:
+        _b64_at(obj[head], rest)
+    elif type(obj[head]) is str:
+        obj[head] = b64(obj[head])
+
+
+def _fix_record(type_number: int, value: Any, known: bool, show_secrets: bool) -> Any:
+    """``render_stored`` (known types) or ``plain`` (unknown ones), done in
+    place on a strictly decoded value."""
+    if known:
+        if not show_secrets:
+            mask_secrets(value, type_number)
+        for steps in _byte_steps(type_number):
+            _b64_at(value, steps)
+    t = type(value)
+    if t is dict:
+        _fix_dict(value)
+    elif t is list:
+        _fix_list(value)
+    elif t is str:
+        return _plain_fast(value)
+    elif t not in _LEAVES:
+        raise _Slow
+    return value
+
+
+def _decode_strict(raw: bytes) -> Any:
+    """:func:`snaptool.values.decode` with string map keys only: any other
+    key raises, so the fast path never meets one."""
+    return msgpack.unpackb(raw, raw=False, unicode_errors="surrogateescape")
+
+
+# --------------------------------------------------------------------------
+# blocks
+
+
+@dataclass(frozen=True)
+class BlockOptions:
+    """What every block of one run is rendered with."""
+
+    document: bool = False
+    show_secrets: bool = False
+    flt: RecordFilter = field(default_factory=RecordFilter)
+    nomad_tables: bool = False
+    indent: int = 2
+
+
+@lru_cache(maxsize=None)
+def _line_format(type_number: int) -> str:
+    """The JSON line around a record's Value, as a %-format of index,
+    offset, size and the Value's text."""
+    name = json.dumps(record_name(type_number), ensure_ascii=False).replace("%", "%%")
+    return '{"Index":%d,"Type":' + name + ',"TypeNumber":' + str(type_number) + ',"Offset":%d,"Size":%d,"Value":%s'
+
+
+def _line_reference(rec: Record, opts: BlockOptions) -> str | None:
+    """One JSON line as the reference path makes it (None: filtered out)."""
+    index, t, offset, size, raw = rec
+    flt = opts.flt
+    value = decode(raw)
+    if flt.needs_value and not flt.value_ok(t, value):
+        return None
+    known = by_number(t) is not None
+    shown = render_stored(t, value, show_secrets=opts.show_secrets) if known else plain(value)
+    if not flt.where_ok(shown):
+        return None
+    line: dict[str, Any] = {
+        "Index": index, "Type": record_name(t), "TypeNumber": t, "Offset": offset, "Size": size, "Value": shown,
+    }
+    if not known:
+        line["Raw"] = base64.b64encode(raw).decode()
+    return _dumps(line)
+
+
+def _line_fast(rec: Record, opts: BlockOptions) -> str | None:
+    index, t, offset, size, raw = rec
+    value = _decode_strict(raw)
+    flt = opts.flt
+    if flt.needs_value and not flt.value_ok(t, value):
+        return None
+    known = by_number(t) is not None
+    text = _line_format(t) % (index, offset, size, _dumps_compact(_fix_record(t, value, known, opts.show_secrets)))
+    if known:
+        return text + "}"
+    return text + ',"Raw":"' + base64.b64encode(raw).decode() + '"}'
+
+
+def render_lines(records: list[Record], opts: BlockOptions) -> tuple[list[str], BaseException | None]:
+    """The JSON lines (without newlines) of a block, and the error of the
+    record that stopped it."""
+    fast = _line_reference if opts.flt.where else _line_fast
+    lines: list[str] = []
+    for rec in records:
+        try:
+            try:
+                line = fast(rec, opts)
+            except Exception:  # noqa: BLE001 - the reference path decides
+                line = _line_reference(rec, opts)
+        except Exception as exc:  # noqa: BLE001 - raised by the caller, in order
+            return lines, exc
+        if line is not None:
+            lines.append(line)
+    return lines, None
+
+
+def _keeps_table(table: str, opts: BlockOptions) -> bool:
+    return not opts.nomad_tables or table in NOMAD_TABLES or table == ROOT_KEYS_TABLE
+
+
+def _entry(rec: Record, obj: Any, table: str, opts: BlockOptions) -> Any:
+    """The object a record adds to its table (unknown types: their raw bytes)."""
+    if table != "Unknown":
+        return obj
+    _index, t, offset, size, raw = rec
+    return {"TypeNumber": t, "Offset": offset, "Size": size, "Raw": base64.b64encode(raw).decode()}
+
+
+def _doc_reference(rec: Record, opts: BlockOptions) -> tuple[str, bytes] | None:
+    """(table, entry) as the reference path makes it: compact JSON (which
+    must encode as UTF-8, as the reference's spool file needs), read back,
+    printed indented."""
+    _index, t, _offset, _size, raw = rec
+    flt = opts.flt
+    value = decode(raw)
+    if flt.needs_value and not flt.value_ok(t, value):
+        return None
+    known = by_number(t) is not None
+    shown = render_document(t, value, show_secrets=opts.show_secrets) if known else plain(value)
+    if not flt.where_ok(shown):
+        return None
+    table = table_of(t)
+    if not _keeps_table(table, opts):
+        return None
+    compact = _dumps(_entry(rec, shown, table, opts))
+    compact.encode("utf-8")
+    text = json.dumps(json.loads(compact), ensure_ascii=False, indent=opts.indent)
+    return table, _spooled(text.replace("\n", "\n" + " " * (2 * opts.indent)), opts)
+
+
+def _doc_fast(rec: Record, opts: BlockOptions) -> tuple[str, bytes] | None:
+    _index, t, _offset, _size, raw = rec
+    value = _decode_strict(raw)
+    flt = opts.flt
+    if flt.needs_value and not flt.value_ok(t, value):
+        return None
+    known = by_number(t) is not None
+    shown = _fix_record(t, value, known, opts.show_secrets)
+    if known:
+        shown = document_shape(t, shown)
+    table = table_of(t)
+    if not _keeps_table(table, opts):
+        return None
+    return table, _spooled(indented(_entry(rec, shown, table, opts), 2, opts.indent), opts)
+
+
+def _spooled(text: str, opts: BlockOptions) -> bytes:
+    """One object as its table's spool keeps it: a comma and the line break
+    before it (the first object's comma is dropped when the document is
+    assembled)."""
+    return (",\n" + " " * (2 * opts.indent) + text).encode("utf-8")
+
+
+def render_entries(
+    records: list[Record], opts: BlockOptions
+) -> tuple[list[tuple[str, bytes]], BaseException | None]:
+    """The document objects of a block as (table, spooled text), and the
+    error of the record that stopped it."""
+    fast = _doc_reference if opts.flt.where else _doc_fast
+    entries: list[tuple[str, bytes]] = []
+    for rec in records:
+        try:
+            try:
+                entry = fast(rec, opts)
+            except Exception:  # noqa: BLE001 - the reference path decides
+                entry = _doc_reference(rec, opts)
+        except Exception as exc:  # noqa: BLE001 - raised by the caller, in order
+            return entries, exc
+        if entry is not None:
+            entries.append(entry)
+    return entries, None

@@ -1,0 +1,120 @@
+"""Indented JSON as ``json.dumps(obj, ensure_ascii=False, indent=n)`` writes
+it, several times faster.
+
+With an indent, the standard library leaves its C encoder for a pure-Python
+generator that yields every token; the ``--document`` of a large snapshot
+spent most of its time there. This writer appends whole lines to a list,
+encodes strings with json's C string encoder and remembers the text of map
+keys it has seen. It prints what JSON read back would print: ``dict`` with
+string keys, ``list``, ``str``, ``int``, ``float``, ``bool`` and ``None``;
+anything else raises :class:`Unprintable` (callers then take the standard
+library's way).
+"""
+
+from __future__ import annotations
+
+from json.encoder import encode_basestring
+from typing import Any
+
+__all__ = ["Unprintable", "indented"]
+
+_INF = float("inf")
+
+#: Map keys seen, as printed with their separator (bounded: keys of user
+#: maps such as Meta can be many).
+_KEY_TEXT: dict[str, str] = {}
+_KEY_CACHE_MAX = 1 << 16
+
+
+class Unprintable(Exception):
+    """A value this writer does not print as ``json.dumps`` would."""
+
+
+def indented(obj: Any, level: int, indent: int) -> str:
+    """``json.dumps(obj, ensure_ascii=False, indent=indent)`` with every line
+    after the first indented by ``level`` more steps."""
+    unit = " " * indent
+    out: list[str] = []
+    _write(obj, "\n" + unit * level, unit, out)
+    return "".join(out)
+
+
+def _float_text(f: float) -> str:
+    if f != f:
+        return "NaN"
+    if f == _INF:
+        return "Infinity"
+    if f == -_INF:
+        return "-Infinity"
+    return float.__repr__(f)
+
+
+def _scalar(v: Any, t: type) -> str:
+    if t is str:
+        return encode_basestring(v)
+    if t is int:
+        return int.__repr__(v)
+    if t is bool:
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if t is float:
+        return _float_text(v)
+    if isinstance(v, str):  # a masked secret: printed as its text
+        return encode_basestring(v)
+    raise Unprintable(t.__name__)
+
+
+def _key_text(k: Any) -> str:
+    text = _KEY_TEXT.get(k)
+    if text is None:
+        if type(k) is not str:
+            raise Unprintable(f"map key of type {type(k).__name__}")
+        text = encode_basestring(k) + ": "
+        if len(_KEY_TEXT) < _KEY_CACHE_MAX:
+            _KEY_TEXT[k] = text
+    return text
+
+
+def _write(obj: Any, newline: str, unit: str, out: list[str]) -> None:
+    t = type(obj)
+    if t is dict:
+        _write_dict(obj, newline, unit, out)
+    elif t is list:
+        _write_list(obj, newline, unit, out)
+    else:
+        out.append(_scalar(obj, t))
+
+
+def _write_dict(d: dict[Any, Any], newline: str, unit: str, out: list[str]) -> None:
+    if not d:
+        out.append("{}")
+        return
+    inner = newline + unit
+    sep = "{" + inner
+    for k, v in d.items():
+        t = type(v)
+        if t is dict or t is list:
+            out.append(sep + _key_text(k))
+            _write(v, inner, unit, out)
+        else:
+            out.append(sep + _key_text(k) + _scalar(v, t))
+        sep = "," + inner
+    out.append(newline + "}")
+
+
+def _write_list(items: list[Any], newline: str, unit: str, out: list[str]) -> None:
+    if not items:
+        out.append("[]")
+        return
+    inner = newline + unit
+    sep = "[" + inner
+    for v in items:
+        t = type(v)
+        if t is dict or t is list:
+            out.append(sep)
+            _write(v, inner, unit, out)
+        else:
+            out.append(sep + _scalar(v, t))
+        sep = "," + inner
+    out.append(newline + "]")
