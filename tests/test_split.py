@@ -143,3 +143,20 @@ def test_split_is_chosen_by_size_and_environment(monkeypatch: pytest.MonkeyPatch
     assert split.wanted(None, split.MIN_SIZE) is True
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert split.wanted(None, split.MIN_SIZE) is False  # one core: nothing to gain
+
+
+def test_state_past_meta_size_is_counted_not_sent(tmp_path: Path) -> None:
+    """After the walk stops at meta Size, the child sends only byte counts:
+    the verdict and state.bin's length are still those of one process."""
+    import json
+
+    from snaptool.stream.writer import archive_bytes
+
+    state = b"\x80" + (b"\x01\x80" * (3 << 20))  # 6 MiB of records, meta says 16 bytes
+    meta = json.dumps({"Version": 1, "ID": "2-9-1", "Index": 9, "Term": 2, "Size": 16}).encode()
+    path = tmp_path / "long.snap"
+    path.write_bytes(archive_bytes(meta, state))
+    one, two = _both(path)
+    assert one == two
+    assert two["state"].length == len(state)
+    assert "state.past-meta-size" in {f.code for f in two["findings"]}

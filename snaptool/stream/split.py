@@ -46,8 +46,8 @@ _HEAD = struct.Struct("<cQ")
 #: Inputs smaller than this are read in one process (a fork costs ~5 ms).
 MIN_SIZE = 8 << 20
 
-_DATA, _FINDING, _STOP, _CLOSE, _ABANDON, _PROGRESS, _RESULT, _ERROR = (
-    b"D", b"F", b"S", b"C", b"A", b"P", b"R", b"X"
+_DATA, _COUNT, _FINDING, _STOP, _CLOSE, _ABANDON, _PROGRESS, _RESULT, _ERROR = (
+    b"D", b"N", b"F", b"S", b"C", b"A", b"P", b"R", b"X"
 )
 
 
@@ -96,11 +96,16 @@ class RemoteWalker:
 
     def __init__(self, sender: _Sender) -> None:
         self._send = sender
+        self._stopped = False
 
     def feed(self, data: bytes | memoryview) -> None:
-        self._send.send(_DATA, data)
+        if self._stopped:  # the walk is over: only the length still counts
+            self._send.send(_COUNT, len(data).to_bytes(8, "little"))
+        else:
+            self._send.send(_DATA, data)
 
     def stop(self, code: str, message: str, *, offset: int | None = None) -> None:
+        self._stopped = True
         self._send.send_object(_STOP, (code, message, offset))
 
     def close(self) -> None:
@@ -218,7 +223,9 @@ def _parent(pipe: Any, walker: StateWalker, result: ArchiveScan, progress: Progr
         payload = pipe.read(size)
         if len(payload) != size:
             raise SnaptoolError("snaptool's reader process ended in the middle of a message")
-        if tag == _FINDING:
+        if tag == _COUNT:
+            walker.count(int.from_bytes(payload, "little"))
+        elif tag == _FINDING:
             result.report(pickle.loads(payload))
         elif tag == _PROGRESS:
             if progress is not None:

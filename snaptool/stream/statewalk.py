@@ -383,6 +383,10 @@ class StateWalker:
 
     # -- the end -----------------------------------------------------------
 
+    def count(self, n: int) -> None:
+        """``n`` more bytes of state.bin went by after the walk stopped."""
+        self._fed += n
+
     def stop(self, code: str, message: str, *, offset: int | None = None) -> None:
         """Stop walking (a limit was reached); later data is ignored."""
         if not self._stopped:
