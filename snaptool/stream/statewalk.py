@@ -253,13 +253,7 @@ class StateWalker:
                 except msgpack.OutOfData:
                     break
                 except Exception as exc:  # noqa: BLE001 - msgpack raises several kinds
-                    self.stats.pending = (t, n, start)
-                    self._fail(
-                        "state.undecodable",
-                        f"record {n} (type {t}) is not valid msgpack ({_why(exc)})",
-                        offset=start,
-                        record=n,
-                    )
+                    self._undecodable(exc, t, n, start)
                     break
                 end = tell()
                 if not counts[t]:
@@ -324,18 +318,21 @@ class StateWalker:
         except Exception as exc:  # noqa: BLE001 - msgpack raises several kinds
             if self._emitting:  # the caller's callback failed: its error, not ours
                 raise
-            n = run_first + counts[cur] - run_c0
-            self.stats.pending = (t, n, start)
-            self._fail(
-                "state.undecodable",
-                f"record {n} (type {t}) is not valid msgpack ({_why(exc)})",
-                offset=start,
-                record=n,
-            )
+            self._undecodable(exc, t, run_first + counts[cur] - run_c0, start)
         finally:
             self._type, self._start = t, start
             self._run = (cur, run_start, run_first, run_c0)
             self.stats.records = run_first + counts[cur] - run_c0
+
+    def _undecodable(self, exc: Exception, t: int, n: int, start: int) -> None:
+        """Record ``n`` is not msgpack: the walk stops inside it."""
+        self.stats.pending = (t, n, start)
+        self._fail(
+            "state.undecodable",
+            f"record {n} (type {t}) is not valid msgpack ({_why(exc)})",
+            offset=start,
+            record=n,
+        )
 
     def _take(self, t: int, start: int, n: int) -> None:
         """Record ``n``, of a type the caller wants: decoded if asked,
