@@ -7,11 +7,14 @@ and no two decoded snapshots are ever held at once):
   bits of SHA-256 of the value bytes, plus the type byte, map to the record
   number. Nothing is decoded: equal bytes mean an equal object, key included.
   About 140 bytes of memory per object.
-* **Pass 1, B.** Per record: a byte-identical twin in A means unchanged (the
-  twin is marked in a bitmap by A's record number). Only the others, usually
-  few, are decoded, and only their natural key fields (the registry's
-  :attr:`RecordType.key`, read from the top-level map by a throw-away
-  ``msgpack.Unpacker`` that skips every other value); they are kept by key.
+* **Pass 1, B**, at the same time in a background process (where ``fork``
+  exists): the same digest of each record, in order (13 bytes per record).
+  Then per record of B: a byte-identical twin in A means unchanged (the twin
+  is marked in a bitmap by A's record number). Only the others, usually few,
+  are decoded, in one more scan of B that hands out only them, and only their
+  natural key fields (the registry's :attr:`RecordType.key`, read from the
+  top-level map by a throw-away ``msgpack.Unpacker`` that skips every other
+  value); they are kept by key.
 * **Pass 2.** A is scanned again; its unmatched records are keyed the same
   way: a key B also has makes a *candidate* pair, else the object was
   *removed*; B's keys left over were *added*. The candidates' A bytes are
@@ -89,8 +92,9 @@ field order, then fields new in B.
 from __future__ import annotations
 
 from .fields import FieldChange, diff_values, render
+from .keys import EXTRA_SECRETS, parse_types, pick, secrets_for
+from .passes import Pending, diff
 from .report import DiffReport, MetaChange, ObjectChange, SCHEMA, Side, TypeDelta
-from .passes import EXTRA_SECRETS, Pending, diff, parse_types, pick, secrets_for
 
 __all__ = [
     "EXTRA_SECRETS",

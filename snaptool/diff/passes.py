@@ -1,11 +1,9 @@
-"""The comparison itself: object keys and secrets per record type, pass 1 over
-A, pass 2 over B, and the report (see the strategy in :mod:`snaptool.diff`).
+"""The comparison itself: pass 1 over A and B (B in a background process),
+pass 2 over both, and the report (see the strategy in :mod:`snaptool.diff`).
 """
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -13,30 +11,17 @@ from typing import Any
 import msgpack
 
 from ..checks import Target, check
-from ..errors import InputError, UsageError
+from ..errors import InputError
 from ..findings import Finding
-from ..format.records import REGISTRY, by_number, record_name
+from ..format.records import record_name
 from ..meta import MetaError, SnapshotMeta
 from ..stream.reader import ArchiveScan, Limits, scan
+from ..stream.split import Background
 from ..stream.statewalk import RecordEvent
-from .fields import diff_values, render
+from .fields import diff_values
+from .keys import DIGEST_SIZE, _digest, _key_hash, _Scope, secrets_for
 from .report import DiffReport, MetaChange, ObjectChange, Side, TypeDelta, _servers
 
-
-#: Secret fields beyond the registry's, by type name (kept here too so that a
-#: registry edit cannot unmask them): ACL token secrets, variable data, root
-#: key material, node secrets.
-EXTRA_SECRETS: dict[str, frozenset[str]] = {
-    "ACLToken": frozenset({"SecretID"}),
-    "Variables": frozenset({"Data"}),
-    "RootKeyMeta": frozenset({"Key", "RSAKey"}),
-    "WrappedRootKeys": frozenset(
-        {"WrappedKeys", "Key", "RSAKey", "KeyEncryptionKey", "WrappedDataEncryptionKey",
-         "WrappedRSAKey"}
-    ),
-    "Node": frozenset({"SecretID"}),
-    "ACLAuthMethod": frozenset({"OIDCClientSecret"}),
-}
 
 #: Stream problems after which a side's content is not known completely.
 _UNREADABLE = frozenset(
@@ -61,146 +46,19 @@ _UNREADABLE = frozenset(
 
 _META_FIELDS = ("Version", "Index", "Term", "ConfigurationIndex", "Servers")
 
-# -- keys --------------------------------------------------------------------------
+#: In the digests of B: a record of a type outside the scope.
+_OUT_OF_SCOPE = bytes(DIGEST_SIZE)
 
 
-def _key_fields(number: int) -> tuple[str, ...]:
-    rt = by_number(number)
-    return rt.key if rt is not None else ("ID",)
+def _digests(path: str, scope: _Scope, limits: Limits) -> tuple[ArchiveScan, bytes]:
+    """Pass 1 over B: its scan, and the digest of each record in order
+    (:data:`_OUT_OF_SCOPE` for those outside ``scope``)."""
+    out = bytearray()
 
+    def see(ev: RecordEvent) -> None:
+        out.extend(_digest(ev.type, ev.raw or b"") if scope.wants_type(ev.type) else _OUT_OF_SCOPE)
 
-def secrets_for(number: int) -> frozenset[str]:
-    """The secret field names of a record type: the last name of each of the
-    registry's dotted paths, plus :data:`EXTRA_SECRETS`. They are matched at
-    any depth, which masks at least what the paths name."""
-    rt = by_number(number)
-    if rt is None:
-        return frozenset()
-    names = {path.rsplit(".", 1)[-1] for path in rt.secrets}
-    return frozenset(names) | EXTRA_SECRETS.get(rt.name, frozenset())
-
-
-def pick(raw: bytes, names: frozenset[str]) -> dict[str, Any] | None:
-    """The named fields of a record's top-level map, decoding nothing else
-    (every other value is skipped, and reading stops once all are found);
-    None when the value is not a map."""
-    up = msgpack.Unpacker(
-        raw=False,
-        unicode_errors="surrogateescape",
-        strict_map_key=False,
-        max_buffer_size=max(len(raw), 1),
-    )
-    up.feed(raw)
-    found: dict[str, Any] = {}
-    try:
-        n = up.read_map_header()
-        for _ in range(n):
-            k = up.unpack()
-            if isinstance(k, str) and k in names:
-                found[k] = up.unpack()
-                if len(found) == len(names):
-                    break
-            else:
-                up.skip()
-    except (ValueError, msgpack.UnpackException):
-        return None if not found else found
-    return found
-
-
-def parse_types(values: Iterable[str]) -> frozenset[int]:
-    """``--type`` values: names (any case, Nomad's or registry aliases) or numbers."""
-    by_name = {rt.name.lower(): rt.number for rt in REGISTRY}
-    by_name.update({a.lower(): rt.number for rt in REGISTRY for a in rt.aliases})
-    out = set()
-    for text in values:
-        for part in text.split(","):
-            p = part.strip()
-            if not p:
-                continue
-            if p.isdigit() and 0 <= int(p) < 256:
-                out.add(int(p))
-            elif p.lower() in by_name:
-                out.add(by_name[p.lower()])
-            else:
-                raise UsageError(
-                    f"unknown record type {p!r} (a number, or one of: "
-                    + ", ".join(rt.name for rt in REGISTRY)
-                    + ")"
-                )
-    return frozenset(out)
-
-
-# -- the passes ------------------------------------------------------------------------
-
-
-class _Scope:
-    def __init__(
-        self,
-        types: frozenset[int] | None,
-        namespaces: tuple[str, ...],
-        ids: tuple[str, ...],
-    ) -> None:
-        self.types = types
-        self.namespaces = frozenset(namespaces)
-        self.ids = ids
-        self._names: dict[int, frozenset[str]] = {}
-
-    def wants_type(self, number: int) -> bool:
-        return self.types is None or number in self.types
-
-    def names(self, number: int) -> frozenset[str]:
-        names = self._names.get(number)
-        if names is None:
-            names = frozenset(_key_fields(number))
-            if self.namespaces:
-                names |= {"Name" if number == 64 else "Namespace"}
-            self._names[number] = names
-        return names
-
-    def key_of(self, number: int, raw: bytes, ordinal: int) -> dict[str, Any] | None:
-        """The record's natural key, or None when the filters exclude it."""
-        fields = _key_fields(number)
-        names = self.names(number)
-        got = pick(raw, names) if names else {}
-        if got is not None and all(f in got for f in fields):
-            key = {f: _key_value(got[f]) for f in fields}
-        else:
-            key = {"#": ordinal}
-            got = got or {}
-        if self.namespaces:
-            ns = got.get("Name" if number == 64 else "Namespace")
-            if ns not in self.namespaces:
-                return None
-        if self.ids:
-            texts = [str(v) for v in key.values()] + ["/".join(str(v) for v in key.values())]
-            if not any(fnmatch.fnmatchcase(t, pat) for pat in self.ids for t in texts):
-                return None
-        return key
-
-
-def _key_value(v: Any) -> Any:
-    if type(v) is str and v.isprintable():  # the usual case, and never a time
-        return v
-    if type(v) is int:
-        return v
-    return render(v)
-
-
-def _key_hash(number: int, key: dict[str, Any]) -> bytes:
-    parts = [str(number)]
-    for name, v in key.items():
-        parts.append(v if type(v) is str else f"{name}\x01{v!r}")
-    text = "\x00".join(parts)
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()[:12]
-
-
-def _digest(number: int, raw: bytes) -> bytes:
-    """96 bits of SHA-256 of the value, and the type byte: a record's identity
-    in pass 1. (SHA-256 is the fastest hashlib digest with SHA extensions.)"""
-    return hashlib.sha256(raw).digest()[:12] + _TYPE_BYTES[number]
-
-
-_TYPE_BYTES = [bytes((i,)) for i in range(256)]
+    return _read(path, see, limits), bytes(out)
 
 
 def _read(
@@ -274,44 +132,58 @@ def diff(
     pa, pb = os.fspath(path_a), os.fspath(path_b)
     scope = _Scope(types, tuple(namespaces), tuple(ids))
 
-    # pass 1, A: value digest -> record number. Equal bytes mean an equal
-    # object (the key is read from those bytes), so no key is decoded here.
-    seen_a: dict[bytes, int] = {}
-    twins: list[int] = []  # earlier copies of a byte-identical record
+    # pass 1, B, in a background process while A is read here: the digest of
+    # each record in scope (all of B's records, in order).
+    job = Background(lambda: _digests(pb, scope, limits))
+    try:
+        # pass 1, A: value digest -> record number. Equal bytes mean an equal
+        # object (the key is read from those bytes), so no key is decoded here.
+        seen_a: dict[bytes, int] = {}
+        twins: list[int] = []  # earlier copies of a byte-identical record
 
-    def index_a(ev: RecordEvent) -> None:
-        if scope.wants_type(ev.type):
-            d = _digest(ev.type, ev.raw or b"")
-            prev = seen_a.get(d)
-            if prev is not None:
-                twins.append(prev)
-            seen_a[d] = ev.index
+        def index_a(ev: RecordEvent) -> None:
+            if scope.wants_type(ev.type):
+                d = _digest(ev.type, ev.raw or b"")
+                prev = seen_a.get(d)
+                if prev is not None:
+                    twins.append(prev)
+                seen_a[d] = ev.index
 
-    scan_a = _read(pa, index_a, limits)
+        scan_a = _read(pa, index_a, limits)
+        scan_b, digests_b = job.result()
+    finally:
+        job.close()
     side_a = _side(pa, scan_a)
+    side_b = _side(pb, scan_b)
 
-    # pass 1, B: a record with a byte-identical twin in A is unchanged (the
-    # twin is marked in a bitmap by A's record number); the others, usually
-    # few, are keyed and kept: changed or added, as pass 2 will tell.
+    # A record of B with a byte-identical twin in A is unchanged (the twin is
+    # marked in a bitmap by A's record number); the others, usually few, are
+    # keyed (one more read of B, handing out only them) and kept: changed or
+    # added, as pass 2 will tell.
     matched = bytearray(scan_a.state.records if scan_a.state else 0)
     for ia in twins:
         matched[ia] = 1
+    records_b = scan_b.state.records if scan_b.state else 0
+    skip_b = bytearray(b"\x01") * records_b
+    for ib, at in enumerate(range(0, len(digests_b), DIGEST_SIZE)):
+        d = digests_b[at : at + DIGEST_SIZE]
+        if d == _OUT_OF_SCOPE:
+            continue
+        ia = seen_a.get(d)
+        if ia is None:
+            skip_b[ib] = 0
+        else:
+            matched[ia] = 1
+    seen_a.clear()
     unmatched_b: dict[bytes, tuple[int, int, int, dict[str, Any]]] = {}
 
-    def index_b(ev: RecordEvent) -> None:
-        if not scope.wants_type(ev.type):
-            return
-        ia = seen_a.get(_digest(ev.type, ev.raw or b""))
-        if ia is not None:
-            matched[ia] = 1
-            return
+    def key_b(ev: RecordEvent) -> None:
         key = scope.key_of(ev.type, ev.raw or b"", ev.ordinal)
         if key is not None:
             unmatched_b[_key_hash(ev.type, key)] = (ev.index, ev.type, ev.size, key)
 
-    scan_b = _read(pb, index_b, limits)
-    side_b = _side(pb, scan_b)
-    seen_a.clear()
+    if not all(skip_b):
+        _same_file(pb, _read(pb, key_b, limits, skip_b), scan_b.hashes.get("state.bin"))
 
     objects = _Pass2(scope, matched, unmatched_b, fields, max_pending).run(
         pa, pb, limits, scan_a.hashes.get("state.bin"), scan_b.hashes.get("state.bin"),

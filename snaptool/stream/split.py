@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .reader import ArchiveScan, Progress
     from .statewalk import StateStats, StateWalker
 
-__all__ = ["RemoteWalker", "wanted", "run"]
+__all__ = ["Background", "RemoteWalker", "ThreadedHash", "run", "wanted"]
 
 #: A message: tag, payload length.
 _HEAD = struct.Struct("<cQ")
@@ -256,3 +256,68 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+class Background:
+    """``work()`` in a forked child while the caller goes on; :meth:`result`
+    waits for its value (pickled over a pipe) or raises its exception. Where
+    there is no ``fork``, or ``SNAPTOOL_SPLIT=0``, ``work()`` runs at once in
+    this process. :meth:`close` kills a child whose result is not wanted."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self._pid = 0
+        self._outcome: tuple[bool, Any] | None = None
+        if not hasattr(os, "fork") or os.environ.get("SNAPTOOL_SPLIT") == "0":
+            try:
+                self._outcome = (True, work())
+            except Exception as exc:  # noqa: BLE001 - handed to result()
+                self._outcome = (False, exc)
+            return
+        rfd, wfd = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            os.close(rfd)
+            _background_child(wfd, work)
+        os.close(wfd)
+        self._pid, self._pipe = pid, open(rfd, "rb")
+
+    def result(self) -> Any:
+        if self._outcome is None:
+            data = self._pipe.read()
+            self.close()
+            if not data:
+                raise SnaptoolError("snaptool's worker process ended without a result (killed?)")
+            self._outcome = pickle.loads(data)
+        ok, value = self._outcome
+        if not ok:
+            raise value
+        return value
+
+    def close(self) -> None:
+        if self._pid:
+            self._pipe.close()
+            _kill(self._pid)
+            os.waitpid(self._pid, 0)
+            self._pid = 0
+
+
+def _background_child(fd: int, work: Callable[[], Any]) -> None:  # pragma: no cover - in the child
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        try:
+            outcome: tuple[bool, Any] = (True, work())
+        except Exception as exc:  # noqa: BLE001 - handed to the parent
+            outcome = (False, exc)
+        try:
+            data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - an exception that does not pickle
+            data = pickle.dumps((False, RuntimeError(traceback.format_exc())))
+        with open(fd, "wb") as out:
+            out.write(data)
+    except BaseException:  # noqa: BLE001 - the parent has gone, or Ctrl-C
+        code = 1
+    finally:
+        os._exit(code)
