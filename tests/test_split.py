@@ -160,3 +160,41 @@ def test_state_past_meta_size_is_counted_not_sent(tmp_path: Path) -> None:
     assert one == two
     assert two["state"].length == len(state)
     assert "state.past-meta-size" in {f.code for f in two["findings"]}
+
+
+def test_background_returns_the_value_or_raises_the_error() -> None:
+    from snaptool.stream.split import Background
+
+    job = Background(lambda: {"pid": os.getpid(), "data": b"x" * (1 << 20)})
+    value = job.result()
+    assert value["data"] == b"x" * (1 << 20)
+    assert value["pid"] != os.getpid()  # it ran in a child
+
+    def fail() -> None:
+        raise InputError("no such file", where="b.snap")
+
+    with pytest.raises(InputError) as caught:
+        Background(fail).result()
+    assert str(caught.value) == "b.snap: no such file"  # where survives the trip
+
+
+def test_background_in_one_process_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from snaptool.stream.split import Background
+
+    monkeypatch.setenv("SNAPTOOL_SPLIT", "0")
+    assert Background(os.getpid).result() == os.getpid()
+
+
+def test_background_child_that_dies_or_is_not_wanted() -> None:
+    import time
+
+    from snaptool.stream.split import Background
+
+    with pytest.raises(SnaptoolError, match="ended without a result"):
+        Background(lambda: os._exit(3)).result()
+    job = Background(lambda: time.sleep(60))
+    started = time.monotonic()
+    job.close()  # killed, not waited for
+    assert time.monotonic() - started < 30
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
