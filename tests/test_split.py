@@ -198,3 +198,17 @@ def test_background_child_that_dies_or_is_not_wanted() -> None:
     assert time.monotonic() - started < 30
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+
+
+def test_big_bare_state_file_is_hashed_on_a_thread(tmp_path: Path) -> None:
+    import hashlib
+
+    from snaptool.stream import split
+    from snaptool.stream.forms import scan_state_file
+
+    state = b"\x80" + b"\x01\x81\xa1a\xa3xyz" * ((split.MIN_SIZE // 8) + 1)
+    path = tmp_path / "state.bin"
+    path.write_bytes(state)
+    result = scan_state_file(str(path))
+    assert result.hashes["state.bin"] == hashlib.sha256(state).hexdigest()
+    assert result.state is not None and result.state.records == (split.MIN_SIZE // 8) + 1

@@ -17,10 +17,12 @@ import binascii
 import hashlib
 import json
 import os
+from typing import Any
 
 from ..errors import InputError
 from ..findings import Finding
 from .reader import ArchiveScan, Limits, new_walker
+from .split import MIN_SIZE, ThreadedHash
 from .statewalk import OnRecord
 
 __all__ = ["scan_directory", "scan_state_file"]
@@ -43,7 +45,8 @@ def _walk_file(
     except ImportError:  # pragma: no cover - fastcrc is a dependency
         crc64 = None
     walker = new_walker(result, limits, on_record, keep_raw, record_types, decode_types)
-    sha = hashlib.sha256()
+    # a big file is hashed on a thread, beside the walk (hashlib lets go of the GIL)
+    sha: Any = ThreadedHash() if _size(path) >= MIN_SIZE else hashlib.sha256()
     crc: int | None = None
     try:
         with open(path, "rb") as f:
