@@ -11,8 +11,9 @@ the archive, the hashes and the record framing walk (the default); ``verify
 it, and "1 process" is the same with the two-process reader turned off
 (``SNAPTOOL_SPLIT=0``). Two inflate baselines: ISA-L's raw deflate (no
 CRC, the fastest possible) and python-isal's gzip reader (CRC-checked, what
-"gunzip with the fastest library" means in Python). Peak RSS is shown per
-process (``getrusage``) and summed over the process tree. These machines
+"gunzip with the fastest library" means in Python). Peak memory is shown
+per process (``getrusage``) and summed over the process tree (RSS, which
+counts a fork's shared pages twice, and PSS, which splits them). These machines
 are shared and noisy: trust ratios from the same run, not the seconds.
 """
 
@@ -69,32 +70,39 @@ print(n)
 """
 
 # Peak memory of a command and every process it starts: the largest single
-# process (ru_maxrss, exact) and the largest sum over the process tree
-# (VmRSS sampled every 5 ms from /proc; shared copy-on-write pages of a fork
-# count twice, so the sum overstates).
+# process (ru_maxrss, exact), and the largest sums over the process tree of
+# RSS (shared copy-on-write pages of a fork count once per process, so it
+# overstates) and of PSS (shared pages split between their processes),
+# sampled every 5 ms from /proc.
 RSS = r"""
 import os, resource, subprocess, sys, time
 
-def tree_rss(pid):
-    total, todo = 0, [pid]
+def field(path, name):
+    with open(path) as f:
+        return next(int(l.split()[1]) for l in f if l.startswith(name))
+
+def tree(pid):
+    rss = pss = 0
+    todo = [pid]
     while todo:
         p = todo.pop()
         try:
-            with open(f"/proc/{p}/status") as f:
-                total += next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+            rss += field(f"/proc/{p}/status", "VmRSS:")
+            pss += field(f"/proc/{p}/smaps_rollup", "Pss:")
             for t in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{t}/children") as f:
                     todo += [int(c) for c in f.read().split()]
         except (OSError, StopIteration):
             pass
-    return total
+    return rss, pss
 
 proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
-peak = 0
+peak_rss = peak_pss = 0
 while proc.poll() is None:
-    peak = max(peak, tree_rss(proc.pid))
+    rss, pss = tree(proc.pid)
+    peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
     time.sleep(0.005)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, peak)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, peak_rss, peak_pss)
 """
 
 
@@ -111,11 +119,11 @@ def _time(cmd: list[str] | str) -> float:
     return time.perf_counter() - start
 
 
-def _rss_mib(cmd: list[str]) -> tuple[float, float]:
-    """(largest process, largest sum over the process tree), MiB."""
+def _rss_mib(cmd: list[str]) -> tuple[float, float, float]:
+    """(largest process, largest RSS sum and PSS sum over the process tree), MiB."""
     out = subprocess.run([PY, "-c", RSS, *cmd], capture_output=True, text=True, check=True)
-    one, tree = out.stdout.split()
-    return int(one) / 1024, int(tree) / 1024
+    one, rss, pss = out.stdout.split()
+    return int(one) / 1024, int(rss) / 1024, int(pss) / 1024
 
 
 def main() -> None:
@@ -186,8 +194,9 @@ def main() -> None:
     ):
         cmd = commands[name]
         assert isinstance(cmd, list)
-        one, tree = _rss_mib(cmd)
-        print(f"peak RSS {name}: {one:.1f} MiB (largest process), {tree:.1f} MiB (all its processes)")
+        one, rss, pss = _rss_mib(cmd)
+        print(f"peak {name}: RSS {one:.1f} MiB (largest process); all its processes: "
+              f"RSS {rss:.1f} MiB, PSS {pss:.1f} MiB")
     os.environ.get("KEEP") or [p.unlink() for p in workdir.glob("*")]
 
 
