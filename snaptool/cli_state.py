@@ -40,6 +40,11 @@ workload identities, OIDC client secrets) show as "<redacted sha256:...>"
 unless --show-secrets.
 
 \b
+Large inputs are rendered by worker processes (one per core, at most 4);
+SNAPTOOL_JOBS=N sets how many, SNAPTOOL_JOBS=1 renders in this process.
+The output is the same either way.
+
+\b
 Filters (all given must hold; --type, --id, --prefix repeat):
   --type Job --type 9          by name or number
   --namespace team-a           records of that namespace only

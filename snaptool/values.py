@@ -14,6 +14,7 @@ For display, :func:`to_jsonable` turns values into what Nomad's own
 from __future__ import annotations
 
 import base64
+import codecs
 import hashlib
 import struct
 from datetime import date, datetime, timedelta, timezone
@@ -38,9 +39,23 @@ __all__ = [
 _EPOCH_YEAR1 = datetime(1, 1, 1, tzinfo=timezone.utc)
 
 
+def _escape_rest(exc: UnicodeError) -> tuple[str, int]:
+    """``surrogateescape`` for the rest of a string in one call: Python's
+    handler is called once per bad byte, and the 15-byte Go times of a large
+    snapshot made that a third of the decoding time. Same text out."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return exc.object[exc.start :].decode("utf-8", "surrogateescape"), len(exc.object)
+
+
+#: The error handler :func:`decode` gives msgpack (``surrogateescape``, faster).
+ESCAPE_ERRORS = "snaptool-surrogateescape"
+codecs.register_error(ESCAPE_ERRORS, _escape_rest)
+
+
 def decode(raw: bytes) -> Any:
     """Decode one msgpack value as snaptool keeps it (see module notes)."""
-    return msgpack.unpackb(raw, raw=False, unicode_errors="surrogateescape", strict_map_key=False)
+    return msgpack.unpackb(raw, raw=False, unicode_errors=ESCAPE_ERRORS, strict_map_key=False)
 
 
 def raw_bytes(s: str) -> bytes:
@@ -113,9 +128,23 @@ def rfc3339_nano(secs: int, nanos: int, zone_secs: int | None) -> str:
 
 
 def go_time_bytes(data: bytes) -> str | None:
-    """Go binary time bytes as ``encoding/json`` prints the time, or None."""
+    """Go binary time bytes as ``encoding/json`` prints the time, or None.
+
+    The common case (UTC, version 1) is done inline: ``snaptool state``
+    prints every time of a snapshot through here."""
+    if len(data) == 15 and data[0] == 1:
+        secs, nanos, offset = _TIME_FIELDS(data, 1)
+        if offset == -1 and 0 <= nanos < 1_000_000_000 and 0 <= secs < 315537897600:
+            days, rest = divmod(secs, 86400)
+            text = "%s%02d:%02d:%02d" % (_day_text(days), rest // 3600, rest // 60 % 60, rest % 60)
+            if nanos:
+                return text + ("." + "%09d" % nanos).rstrip("0") + "Z"
+            return text + "Z"
     parts = go_time_parts(data)
     return rfc3339_nano(*parts) if parts is not None else None
+
+
+_TIME_FIELDS = struct.Struct(">qih").unpack_from
 
 
 def _time_bytes_of(s: str) -> bytes | None:

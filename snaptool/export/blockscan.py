@@ -226,30 +226,33 @@ def open_sink(
 def scan_blocks(
     path: str | os.PathLike[str], sink: Sink, opts: BlockOptions, *, plain_tar: bool = False
 ) -> tuple[ArchiveScan, list[Any]]:
-    """Scan ``path``, handing the records the filter's types keep to ``sink``
+    """Scan ``path``, handing the records of the filter's types to ``sink``
     in blocks; returns the scan and the sink's reports once every block is
-    out."""
-    flt = opts.flt
+    out. The callback runs for every record, so it only appends; a sink's
+    error leaves the scan as :func:`guarded` errors do."""
     batch: list[Record] = []
     size = 0
 
     def on_record(ev: RecordEvent) -> None:
         nonlocal batch, size
-        if not flt.type_ok(ev.type):
-            return
-        assert ev.raw is not None
-        batch.append((ev.index, ev.type, ev.offset, ev.size, ev.raw))
+        batch.append((ev.index, ev.type, ev.offset, ev.size, ev.raw))  # type: ignore[arg-type]
         size += ev.size
         if size >= BLOCK_BYTES:
             full, batch, size = batch, [], 0
-            sink.put(full)
+            try:
+                sink.put(full)
+            except Exception as exc:  # noqa: BLE001 - re-raised below
+                raise _Abort(exc) from exc
 
     def flush() -> list[Any]:
         sink.put(batch)
         return sink.finish()
 
+    kwargs: dict[str, Any] = {"record_types": frozenset(opts.flt.types)} if opts.flt.types else {}
     try:
-        result = run_scan(path, on_record, record_types=flt.types or None, plain_tar=plain_tar)
+        result = scan(path, on_record=on_record, keep_raw=True, plain_tar=plain_tar, **kwargs)
+    except _Abort as stop:
+        raise stop.exc from None
     except Exception:
         flush()  # the records read before the failure are printed, as before
         raise

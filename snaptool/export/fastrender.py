@@ -28,7 +28,7 @@ from typing import Any
 import msgpack
 
 from ..format.records import by_number, record_name
-from ..values import decode
+from ..values import ESCAPE_ERRORS, decode
 from .pretty import indented
 from .rendering import (
     _BYTE_KEYS,
@@ -157,7 +157,7 @@ def _fix_record(type_number: int, value: Any, known: bool, show_secrets: bool) -
 def _decode_strict(raw: bytes) -> Any:
     """:func:`snaptool.values.decode` with string map keys only: any other
     key raises, so the fast path never meets one."""
-    return msgpack.unpackb(raw, raw=False, unicode_errors="surrogateescape")
+    return msgpack.unpackb(raw, raw=False, unicode_errors=ESCAPE_ERRORS)
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,218 @@
+"""``snaptool state`` rendered fast, in blocks and by forked workers: the same
+bytes as the reference renderer (render_stored / render_document and
+``json.dumps``), the same errors, and no hang when a worker dies.
+
+Workers are forced with ``SNAPTOOL_JOBS=2`` and tiny blocks, so even the
+small fixtures are cut into many blocks that both workers write in turn.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+from datetime import datetime, timedelta
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from snaptool.export import export_document, export_lines, iter_records
+from snaptool.export import blockscan, parallel
+from snaptool.export.fastrender import BlockOptions, _doc_reference, _line_reference, render_entries, render_lines
+from snaptool.export.pretty import indented
+from snaptool.stream.writer import archive_bytes
+from snaptool.values import decode, go_time_bytes
+
+from .conftest import FIXTURES, REPO
+
+SNAPS = sorted((FIXTURES / "genuine").glob("*.snap")) + sorted((FIXTURES / "synthetic").glob("*.snap"))
+
+
+def _snap(tmp_path, records: list[tuple[int, bytes]], name: str = "t.snap"):
+    state = b"\x80" + b"".join(bytes([t]) + raw for t, raw in records)
+    meta = (
+        b'{"Version":1,"ID":"1-2-3","Index":2,"Term":1,"Peers":null,"Configuration":{"Servers":null},'
+        b'"ConfigurationIndex":0,"Size":%d}\n' % len(state)
+    )
+    path = tmp_path / name
+    path.write_bytes(archive_bytes(meta, state))
+    return path
+
+
+def _run(fn, path, tmp_path, jobs: str, **kw) -> tuple[bytes, BaseException | None]:
+    """``fn`` writing into a real file (workers write to its descriptor)."""
+    os.environ["SNAPTOOL_JOBS"] = jobs
+    out_path = tmp_path / f"out-{jobs}"
+    error = None
+    try:
+        with open(out_path, "w", encoding="utf-8") as out:
+            try:
+                fn(path, out, **kw)
+            except Exception as exc:  # noqa: BLE001 - compared below
+                error = exc
+    finally:
+        del os.environ["SNAPTOOL_JOBS"]
+    return out_path.read_bytes(), error
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    monkeypatch.setattr(blockscan, "BLOCK_BYTES", 300)
+
+
+@pytest.mark.parametrize("snap", SNAPS, ids=lambda p: p.name)
+@pytest.mark.parametrize("kw", [{}, {"show_secrets": True}], ids=["masked", "secrets"])
+def test_workers_print_the_same_bytes(snap, kw, tmp_path, small_blocks):
+    for fn in (export_lines, export_document):
+        one, e1 = _run(fn, snap, tmp_path, "1", **kw)
+        two, e2 = _run(fn, snap, tmp_path, "2", **kw)
+        assert e1 is None and e2 is None
+        assert one == two and one
+
+
+@pytest.mark.parametrize("snap", SNAPS[:4], ids=lambda p: p.name)
+def test_fast_lines_equal_the_reference_renderer(snap):
+    """The block renderer against the record-by-record reference path."""
+    expected: list[str] = []
+
+    def emit(r) -> None:
+        line = {"Index": r.event.index, "Type": r.name, "TypeNumber": r.event.type, "Offset": r.event.offset,
+                "Size": r.event.size, "Value": r.json_value}
+        expected.append(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+    iter_records(snap, emit)
+    buf = io.StringIO()
+    export_lines(snap, buf)
+    assert buf.getvalue() == "".join(expected)
+
+
+def test_a_failing_record_stops_both_ways_at_the_same_place(tmp_path, small_blocks):
+    good = [(3, msgpack.packb({"ID": f"e{i}", "Namespace": "default", "Status": "complete"})) for i in range(40)]
+    bad = (3, b"\x81\x91\x01\x01")  # a map keyed by an array: the decode fails
+    snap = _snap(tmp_path, [*good, bad, *good])
+    for fn, lines in ((export_lines, 40), (export_document, 0)):  # the document writes nothing
+        one, e1 = _run(fn, snap, tmp_path, "1")
+        two, e2 = _run(fn, snap, tmp_path, "2")
+        assert type(e1) is type(e2) is TypeError and str(e1) == str(e2)
+        assert one == two and one.count(b"\n") == lines
+
+
+def test_a_dead_worker_is_an_error_not_a_hang(tmp_path, small_blocks, monkeypatch):
+    snap = _snap(tmp_path, [(3, msgpack.packb({"ID": f"e{i}"})) for i in range(200)])
+
+    def dies(records, opts):
+        if records[0][0] > 50:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return [], None
+
+    monkeypatch.setattr(parallel, "render_lines", dies)
+    _, error = _run(export_lines, snap, tmp_path, "2")
+    assert isinstance(error, parallel.WorkerError)
+    assert "killed by signal 9" in str(error)
+
+
+def test_cli_same_output_and_error_line(tmp_path):
+    good = [(1, msgpack.packb({"ID": f"j{i}", "Namespace": "default", "Payload": "x" * 2000})) for i in range(600)]
+    ok = _snap(tmp_path, good, "ok.snap")
+    bad = _snap(tmp_path, [*good, (1, b"\x81\x91\x01\x01")], "bad.snap")
+    runs = {}
+    for jobs in ("1", "2"):
+        env = dict(os.environ, SNAPTOOL_JOBS=jobs)
+        for snap in (ok, bad):
+            runs[jobs, snap.name] = subprocess.run(
+                [sys.executable, "-m", "snaptool", "state", str(snap)], capture_output=True, env=env, cwd=REPO
+            )
+    for name in ("ok.snap", "bad.snap"):
+        one, two = runs["1", name], runs["2", name]
+        assert (one.returncode, one.stdout, one.stderr) == (two.returncode, two.stdout, two.stderr)
+    assert runs["2", "bad.snap"].returncode == 2
+    assert runs["2", "bad.snap"].stderr.decode().count("\n") == 1
+    assert b"unhashable" in runs["2", "bad.snap"].stderr
+
+
+def test_cli_closed_pipe_ends_by_sigpipe(tmp_path):
+    records = [(1, msgpack.packb({"ID": f"j{i}", "Payload": "y" * 3000})) for i in range(3000)]
+    snap = _snap(tmp_path, records)
+    env = dict(os.environ, SNAPTOOL_JOBS="2")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snaptool", "state", str(snap)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert proc.stdout is not None and proc.stdout.readline()
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGPIPE
+    assert err == b""
+
+
+# -- the renderers, property by property -------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_json, st.integers(0, 3), st.integers(0, 4))
+def test_indented_is_json_dumps(value, level, indent):
+    expected = json.dumps(value, ensure_ascii=False, indent=indent).replace("\n", "\n" + " " * indent * level)
+    assert indented(value, level, indent) == expected
+
+
+def _go_time(secs: int, nanos: int, offset: int) -> bytes:
+    return b"\x01" + struct.pack(">qih", secs, nanos, offset)
+
+
+_str = st.one_of(
+    st.binary(max_size=20),
+    st.builds(_go_time, st.integers(0, 315537897599), st.integers(0, 10**9 - 1), st.sampled_from([-1, 0, 60, -1440])),
+    st.sampled_from([b"", b"\x01", b"\x02ab", b"\x00", "é✓".encode()]),
+)
+_key = st.one_of(st.sampled_from([b"ID", b"Payload", b"SecretID", b"Job", b"Data", b"Hash", b"CIDR", b"MBits",
+                                  b"Hostname", b"WrappedKeys", b"KeyEncryptionKey", b"\xff"]), st.integers(0, 3))
+_value = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | _str,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_key, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _pack(value) -> bytes:
+    return msgpack.packb(value, use_bin_type=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([0, 1, 3, 4, 9, 12, 18, 22, 26, 30, 64, 99]), _value, st.booleans())
+def test_fast_blocks_equal_the_reference(type_number, value, show_secrets):
+    rec = (0, type_number, 1, 10, _pack(value))
+    for document in (False, True):
+        opts = BlockOptions(document=document, show_secrets=show_secrets)
+        reference = _doc_reference if document else _line_reference
+        try:
+            expected, error = [x for x in [reference(rec, opts)] if x is not None], None
+        except Exception as exc:  # noqa: BLE001 - compared below
+            expected, error = [], exc
+        got, got_error = (render_entries if document else render_lines)([rec], opts)
+        assert got == expected
+        assert repr(got_error) == repr(error)
+
+
+@given(st.binary(max_size=40))
+def test_decode_escapes_as_surrogateescape(data):
+    raw = msgpack.packb(data, use_bin_type=False)
+    assert decode(raw) == msgpack.unpackb(raw, raw=False, unicode_errors="surrogateescape")
+
+
+@given(st.integers(0, 315537897599), st.integers(0, 10**9 - 1))
+def test_go_time_text_against_datetime(secs, nanos):
+    moment = datetime(1, 1, 1) + timedelta(seconds=secs)
+    text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
+    if nanos:
+        text += "." + f"{nanos:09d}".rstrip("0")
+    assert go_time_bytes(_go_time(secs, nanos, -1)) == text + "Z"
