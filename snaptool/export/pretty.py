@@ -3,8 +3,9 @@ it, several times faster.
 
 With an indent, the standard library leaves its C encoder for a pure-Python
 generator that yields every token; the ``--document`` of a large snapshot
-spent most of its time there. This writer appends whole lines to a list,
-encodes strings with json's C string encoder and remembers the text of map
+spent most of its time there. This writer hands every map and list that
+holds only scalars to the C encoder in one call (with the separators of its
+depth), appends the other items line by line, and remembers the text of map
 keys it has seen. It prints what JSON read back would print: ``dict`` with
 string keys, ``list``, ``str``, ``int``, ``float``, ``bool`` and ``None``;
 anything else raises :class:`Unprintable` (callers then take the standard
@@ -13,8 +14,9 @@ library's way).
 
 from __future__ import annotations
 
+from json import encoder as _encoder
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, Callable
 
 __all__ = ["Unprintable", "indented"]
 
@@ -24,6 +26,14 @@ _INF = float("inf")
 #: maps such as Meta can be many).
 _KEY_TEXT: dict[str, str] = {}
 _KEY_CACHE_MAX = 1 << 16
+
+
+#: Types json's C encoder prints exactly as this writer does.
+_FLAT = frozenset({str, int, float, bool, type(None)})
+
+#: One C encoder per indentation: a map or list of scalars only is printed
+#: by one call, its items separated by a comma and the line break.
+_FLAT_ENCODERS: dict[str, Callable[[Any], str]] = {}
 
 
 class Unprintable(Exception):
@@ -86,11 +96,25 @@ def _write(obj: Any, newline: str, unit: str, out: list[str]) -> None:
         out.append(_scalar(obj, t))
 
 
+def _flat_encoder(inner: str) -> Callable[[Any], str] | None:
+    """The C encoder for items at ``inner`` (None without json's C part)."""
+    found = _FLAT_ENCODERS.get(inner)
+    if found is None and _encoder.c_make_encoder is not None:
+        make = _encoder.c_make_encoder(None, None, encode_basestring, None, ": ", "," + inner, False, False, True)
+        found = _FLAT_ENCODERS[inner] = lambda value: "".join(make(value, 0))
+    return found
+
+
 def _write_dict(d: dict[Any, Any], newline: str, unit: str, out: list[str]) -> None:
     if not d:
         out.append("{}")
         return
     inner = newline + unit
+    if _FLAT.issuperset(map(type, d.values())) and _FLAT.issuperset(map(type, d)):
+        flat = _flat_encoder(inner)
+        if flat is not None:
+            out.append("{" + inner + flat(d)[1:-1] + newline + "}")
+            return
     sep = "{" + inner
     for k, v in d.items():
         t = type(v)
@@ -108,6 +132,11 @@ def _write_list(items: list[Any], newline: str, unit: str, out: list[str]) -> No
         out.append("[]")
         return
     inner = newline + unit
+    if _FLAT.issuperset(map(type, items)):
+        flat = _flat_encoder(inner)
+        if flat is not None:
+            out.append("[" + inner + flat(items)[1:-1] + newline + "]")
+            return
     sep = "[" + inner
     for v in items:
         t = type(v)
