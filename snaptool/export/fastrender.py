@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -215,29 +216,49 @@ def _line_fast(rec: Record, opts: BlockOptions) -> str | None:
     return text + ',"Raw":"' + base64.b64encode(raw).decode() + '"}'
 
 
+def _render_all(
+    records: list[Record], opts: BlockOptions, fast: Callable[[Record, BlockOptions], Any],
+    reference: Callable[[Record, BlockOptions], Any],
+) -> tuple[list[Any], BaseException | None]:
+    """Each record's rendering (None: filtered out), and the error of the
+    record that stopped the block. ``--where`` is judged on the reference
+    path's values, so with it every record takes that path."""
+    if opts.flt.where:
+        fast = reference
+    out: list[Any] = []
+    for rec in records:
+        try:
+            item = _attempt(fast, reference, rec, opts)
+        except Exception as exc:  # noqa: BLE001 - raised by the caller, in order
+            return out, exc
+        if item is not None:
+            out.append(item)
+    return out, None
+
+
+def _attempt(
+    fast: Callable[[Record, BlockOptions], Any], reference: Callable[[Record, BlockOptions], Any],
+    rec: Record, opts: BlockOptions,
+) -> Any:
+    if fast is not reference:
+        try:
+            return fast(rec, opts)
+        except Exception:  # noqa: BLE001, S110 - the reference path decides
+            pass
+    return reference(rec, opts)
+
+
 def render_lines(records: list[Record], opts: BlockOptions) -> tuple[list[str], BaseException | None]:
     """The JSON lines (without newlines) of a block, and the error of the
     record that stopped it."""
-    fast = _line_reference if opts.flt.where else _line_fast
-    lines: list[str] = []
-    for rec in records:
-        try:
-            try:
-                line = fast(rec, opts)
-            except Exception:  # noqa: BLE001 - the reference path decides
-                line = _line_reference(rec, opts)
-        except Exception as exc:  # noqa: BLE001 - raised by the caller, in order
-            return lines, exc
-        if line is not None:
-            lines.append(line)
-    return lines, None
+    return _render_all(records, opts, _line_fast, _line_reference)
 
 
 def _keeps_table(table: str, opts: BlockOptions) -> bool:
     return not opts.nomad_tables or table in NOMAD_TABLES or table == ROOT_KEYS_TABLE
 
 
-def _entry(rec: Record, obj: Any, table: str, opts: BlockOptions) -> Any:
+def _entry(rec: Record, obj: Any, table: str) -> Any:
     """The object a record adds to its table (unknown types: their raw bytes)."""
     if table != "Unknown":
         return obj
@@ -261,7 +282,7 @@ def _doc_reference(rec: Record, opts: BlockOptions) -> tuple[str, bytes] | None:
     table = table_of(t)
     if not _keeps_table(table, opts):
         return None
-    compact = _dumps(_entry(rec, shown, table, opts))
+    compact = _dumps(_entry(rec, shown, table))
     compact.encode("utf-8")
     text = json.dumps(json.loads(compact), ensure_ascii=False, indent=opts.indent)
     return table, _spooled(text.replace("\n", "\n" + " " * (2 * opts.indent)), opts)
@@ -280,7 +301,7 @@ def _doc_fast(rec: Record, opts: BlockOptions) -> tuple[str, bytes] | None:
     table = table_of(t)
     if not _keeps_table(table, opts):
         return None
-    return table, _spooled(indented(_entry(rec, shown, table, opts), 2, opts.indent), opts)
+    return table, _spooled(indented(_entry(rec, shown, table), 2, opts.indent), opts)
 
 
 def _spooled(text: str, opts: BlockOptions) -> bytes:
@@ -295,16 +316,4 @@ def render_entries(
 ) -> tuple[list[tuple[str, bytes]], BaseException | None]:
     """The document objects of a block as (table, spooled text), and the
     error of the record that stopped it."""
-    fast = _doc_reference if opts.flt.where else _doc_fast
-    entries: list[tuple[str, bytes]] = []
-    for rec in records:
-        try:
-            try:
-                entry = fast(rec, opts)
-            except Exception:  # noqa: BLE001 - the reference path decides
-                entry = _doc_reference(rec, opts)
-        except Exception as exc:  # noqa: BLE001 - raised by the caller, in order
-            return entries, exc
-        if entry is not None:
-            entries.append(entry)
-    return entries, None
+    return _render_all(records, opts, _doc_fast, _doc_reference)

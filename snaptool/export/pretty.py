@@ -31,6 +31,9 @@ _KEY_CACHE_MAX = 1 << 16
 #: Types json's C encoder prints exactly as this writer does.
 _FLAT = frozenset({str, int, float, bool, type(None)})
 
+#: Scalars, maps and lists: what :func:`_mixed` prints.
+_FLAT_OR_NESTED = _FLAT | {dict, list}
+
 #: One C encoder per indentation: a map or list of scalars only is printed
 #: by one call, its items separated by a comma and the line break.
 _FLAT_ENCODERS: dict[str, Callable[[Any], str]] = {}
@@ -110,10 +113,15 @@ def _write_dict(d: dict[Any, Any], newline: str, unit: str, out: list[str]) -> N
         out.append("{}")
         return
     inner = newline + unit
-    if _FLAT.issuperset(map(type, d.values())) and _FLAT.issuperset(map(type, d)):
-        flat = _flat_encoder(inner)
-        if flat is not None:
+    flat = _flat_encoder(inner)
+    if flat is not None and _FLAT.issuperset(map(type, d)):
+        types = list(map(type, d.values()))
+        if _FLAT.issuperset(types):
             out.append("{" + inner + flat(d)[1:-1] + newline + "}")
+            return
+        if _FLAT_OR_NESTED.issuperset(types):
+            parts = _mixed(d.copy(), list(d), types, inner, unit, flat)
+            out.append("{" + inner + ("," + inner).join(parts) + newline + "}")
             return
     sep = "{" + inner
     for k, v in d.items():
@@ -132,10 +140,15 @@ def _write_list(items: list[Any], newline: str, unit: str, out: list[str]) -> No
         out.append("[]")
         return
     inner = newline + unit
-    if _FLAT.issuperset(map(type, items)):
-        flat = _flat_encoder(inner)
-        if flat is not None:
+    flat = _flat_encoder(inner)
+    if flat is not None:
+        types = list(map(type, items))
+        if _FLAT.issuperset(types):
             out.append("[" + inner + flat(items)[1:-1] + newline + "]")
+            return
+        if _FLAT_OR_NESTED.issuperset(types):
+            parts = _mixed(list(items), range(len(items)), types, inner, unit, flat)
+            out.append("[" + inner + ("," + inner).join(parts) + newline + "]")
             return
     sep = "[" + inner
     for v in items:
@@ -147,3 +160,23 @@ def _write_list(items: list[Any], newline: str, unit: str, out: list[str]) -> No
             out.append(sep + _scalar(v, t))
         sep = "," + inner
     out.append(newline + "]")
+
+
+def _mixed(
+    shallow: Any, keys: Any, types: list[type], inner: str, unit: str, flat: Callable[[Any], str]
+) -> list[str]:
+    """The items of a map or list (``shallow``, a copy) holding maps or
+    lists among scalars: one C call prints it with the nested values as
+    ``null``, then each nested value is printed into its item. The C
+    output splits into items exactly, as a raw line break only ever
+    follows an item's comma (strings escape theirs)."""
+    nested = [i for i, t in enumerate(types) if t is dict or t is list]
+    values = [shallow[keys[i]] for i in nested]
+    for i in nested:
+        shallow[keys[i]] = None
+    parts = flat(shallow)[1:-1].split("," + inner)
+    for i, value in zip(nested, values):
+        sub: list[str] = []
+        _write(value, inner, unit, sub)
+        parts[i] = (_key_text(keys[i]) if type(shallow) is dict else "") + "".join(sub)
+    return parts
