@@ -212,3 +212,26 @@ def test_big_bare_state_file_is_hashed_on_a_thread(tmp_path: Path) -> None:
     result = scan_state_file(str(path))
     assert result.hashes["state.bin"] == hashlib.sha256(state).hexdigest()
     assert result.state is not None and result.state.records == (split.MIN_SIZE // 8) + 1
+
+
+def test_a_bug_in_the_child_is_raised_as_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected exception in the reader child reaches the caller as the
+    same exception, so the CLI's one-line 'internal error' is the same too."""
+    path = FIXTURES / "synthetic" / "ok-canonical.snap"
+
+    def broken(f: object, report: object):
+        raise ValueError("invalid literal for int() with base 10: '--5'")
+        yield b""  # pragma: no cover
+
+    monkeypatch.setattr(reader, "inflate", broken)
+    for split in (False, True):
+        with pytest.raises(ValueError, match="--5"):
+            scan(path, split=split)
+
+
+def test_diff_cannot_read_standard_input_twice() -> None:
+    from snaptool.diff import diff
+    from snaptool.errors import UsageError
+
+    with pytest.raises(UsageError, match="standard input"):
+        diff("-", "-")

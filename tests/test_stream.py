@@ -274,3 +274,61 @@ def test_skipped_records_are_walked_but_not_handed_out(records, skip, cuts) -> N
         assert got[skip] == expected
         for ev in got[b""]:  # the ordinal counts the records of its type before it
             assert ev.ordinal == sum(1 for e in got[b""] if e.type == ev.type and e.index < ev.index)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("5", 5), ("+5", 5), ("-0", 0), ("007", 7), ("--5", None), ("+-5", None), ("\u00b2", None),
+     ("", None), ("-", None), ("1_0", None), (" 5", None), ("5 ", None),
+     ("9223372036854775807", (1 << 63) - 1), ("9223372036854775808", None),
+     ("-9223372036854775808", -(1 << 63)), ("9" * 5000, None)],
+)
+def test_go_parse_int(text: str, value: int | None) -> None:
+    """Go's strconv.ParseInt(s, 10, 64), which reads PAX lengths and sizes."""
+    from snaptool.format.tar import go_parse_int
+
+    assert go_parse_int(text) == value
+
+
+def _pax(key: bytes, value: bytes) -> bytes:
+    body = b" " + key + b"=" + value + b"\n"
+    n = len(body) + 1
+    while len(str(n)) + len(body) != n:
+        n = len(str(n)) + len(body)
+    return str(n).encode() + body
+
+
+@pytest.mark.parametrize("size", [b"--5", "\u00b2".encode(), b"9" * 5000, b"-1", b"99999999999999999999"])
+def test_bad_pax_size_is_an_invalid_tar_header(tmp_path: Path, size: bytes) -> None:
+    """Go rejects a PAX size that strconv.ParseInt rejects (or a negative one)
+    as an invalid tar header: a verdict, not a crash."""
+    import tarfile
+
+    pax = tarfile.TarInfo("PaxHeaders.0/state.bin")
+    pax.type, pax.mode = b"x", 0o600
+    records = _pax(b"size", size)
+    pax.size = len(records)
+    tar = bytearray(tar_bytes([("meta.json", META)], 0, end_blocks=0))
+    tar += pax.tobuf(format=tarfile.USTAR_FORMAT) + records + bytes(-len(records) % 512)
+    tar += tar_bytes([("state.bin", STATE), ("SHA256SUMS", sums_text({"meta.json": META, "state.bin": STATE}))], 0)
+    path = tmp_path / "pax.snap"
+    path.write_bytes(gzip_member(bytes(tar)))
+    report = verify(path)
+    bad = [f for f in report.findings if f.code == "tar.bad-header"]
+    assert bad and bad[0].nomad == "archive/tar: invalid tar header"
+    assert "invalid PAX size" in bad[0].message
+
+
+@pytest.mark.parametrize(
+    ("data", "ok"),
+    [(b"5 a=\n", True), (b"+7 a=b\n", True), (b"4 =\n", False), (b"0" * 4400 + b"5 a=\n", False),
+     (b"6 a=b\n", True), (b"7 a=b\n", False), (b"x a=b\n", False)],
+)
+def test_pax_record_lengths_as_go_reads_them(data: bytes, ok: bool) -> None:
+    from snaptool.format.tar import TarHeaderError, parse_pax
+
+    if ok:
+        assert parse_pax(data)
+    else:
+        with pytest.raises(TarHeaderError):
+            parse_pax(data)

@@ -11,7 +11,7 @@ from typing import Any
 import msgpack
 
 from ..checks import Target, check
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ..findings import Finding
 from ..format.records import record_name
 from ..meta import MetaError, SnapshotMeta
@@ -130,6 +130,8 @@ def diff(
     ``max_pending`` bounds the value bytes of A held at once in pass 2.
     """
     pa, pb = os.fspath(path_a), os.fspath(path_b)
+    if pa == pb == "-":
+        raise UsageError("standard input can be only one of the two archives")
     scope = _Scope(types, tuple(namespaces), tuple(ids))
 
     # pass 1, B, in a background process while A is read here: the digest of

@@ -172,16 +172,28 @@ def parse_header(block: bytes) -> TarHeader:
     return header
 
 
+def go_parse_int(text: bytes | str) -> int | None:
+    """Go's ``strconv.ParseInt(text, 10, 64)``: an optional sign, then ASCII
+    digits only, in the int64 range; None where Go returns an error."""
+    raw = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    digits = raw[1:] if raw[:1] in (b"+", b"-") else raw
+    if not digits or any(not 0x30 <= c <= 0x39 for c in digits) or len(digits) > 19:
+        return None
+    value = int(digits) * (-1 if raw[:1] == b"-" else 1)
+    return value if -(1 << 63) <= value < (1 << 63) else None
+
+
 def parse_pax(data: bytes) -> dict[str, str]:
     """Parse PAX extended header records ``"%d %s=%s\\n"`` as Go does."""
     records: dict[str, str] = {}
     rest = data
     while rest:
         space = rest.find(b" ")
-        if space <= 0 or not rest[:space].isdigit():
+        length = go_parse_int(rest[:space]) if space >= 0 else None
+        # Go: the length counts the whole record, so it is at least 5 ("5 a=\n")
+        if length is None or length < 5 or length > len(rest):
             raise TarHeaderError("malformed PAX record length")
-        length = int(rest[:space])
-        if length <= space or length > len(rest) or rest[length - 1 : length] != b"\n":
+        if length <= space or rest[length - 1 : length] != b"\n":
             raise TarHeaderError("malformed PAX record")
         record = rest[space + 1 : length - 1]
         rest = rest[length:]

@@ -167,8 +167,11 @@ def _child(fd: int, work: Work) -> None:  # pragma: no cover - runs in the child
             code = 1  # the parent has gone or was interrupted: nobody to tell
         except OSError as exc:
             sender.send_object(_ERROR, ("os", exc.errno, exc.strerror or str(exc)))
-        except BaseException:  # noqa: BLE001 - whatever it is, the parent reports it
-            sender.send_object(_ERROR, ("bug", 0, traceback.format_exc()))
+        except Exception as exc:  # noqa: BLE001 - the parent raises it, as one process would
+            try:
+                sender.send_object(_ERROR, ("exception", 0, exc))
+            except Exception:  # noqa: BLE001 - it does not pickle: its text then
+                sender.send_object(_ERROR, ("bug", 0, traceback.format_exc()))
     except BaseException:  # noqa: BLE001 - the pipe itself failed
         code = 1
     finally:
@@ -243,10 +246,12 @@ def _parent(pipe: Any, walker: StateWalker, result: ArchiveScan, progress: Progr
             scan.state = state
             return scan
         elif tag == _ERROR:
-            kind, errno, text = pickle.loads(payload)
+            kind, errno, detail = pickle.loads(payload)
             if kind == "os":
-                raise OSError(errno, text)
-            raise RuntimeError(f"snaptool's reader process failed:\n{text}")
+                raise OSError(errno, detail)
+            if kind == "exception":
+                raise detail
+            raise RuntimeError(f"snaptool's reader process failed:\n{detail}")
         else:
             raise RuntimeError(f"snaptool's reader process sent an unknown message {tag!r}")
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..findings import Finding
-from ..format.tar import BLOCK, ZERO_BLOCK, TarHeader, TarHeaderError, parse_header, parse_pax
+from ..format.tar import BLOCK, ZERO_BLOCK, TarHeader, TarHeaderError, go_parse_int, parse_header, parse_pax
 
 __all__ = ["Entry", "EntrySink", "TarWalker"]
 
@@ -217,11 +217,13 @@ class TarWalker:
             name = self._pending_pax["path"]
         if "size" in self._pending_pax:
             text = self._pending_pax["size"]
-            if not text.lstrip("-").isdigit() or int(text) < 0:
-                self._stop("tar.bad-header", f"invalid PAX size {text!r}", self._header_at, "archive/tar: invalid tar header")
+            pax_size = go_parse_int(text)
+            if pax_size is None or pax_size < 0:
+                shown = text if len(text) <= 40 else text[:40] + "..."
+                self._stop("tar.bad-header", f"invalid PAX size {shown!r}", self._header_at, "archive/tar: invalid tar header")
                 return
             if not (header.typeflag and header.typeflag[0] in b"123456"):
-                size = int(text)
+                size = pax_size
         self._pending_pax = {}
         self._pending_name = None
         self._emit_entry(header, name, size, pax=pax, longname=longname)
