@@ -174,14 +174,20 @@ class BlockOptions:
     flt: RecordFilter = field(default_factory=RecordFilter)
     nomad_tables: bool = False
     indent: int = 2
+    #: the filter looks at decoded values (asked once, not per record)
+    by_value: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_value", self.flt.needs_value)
 
 
 @lru_cache(maxsize=None)
-def _line_format(type_number: int) -> str:
+def _line_format(type_number: int) -> tuple[str, bool]:
     """The JSON line around a record's Value, as a %-format of index,
-    offset, size and the Value's text."""
+    offset, size and the Value's text; and whether Nomad knows the type."""
     name = json.dumps(record_name(type_number), ensure_ascii=False).replace("%", "%%")
-    return '{"Index":%d,"Type":' + name + ',"TypeNumber":' + str(type_number) + ',"Offset":%d,"Size":%d,"Value":%s'
+    head = '{"Index":%d,"Type":' + name + ',"TypeNumber":' + str(type_number) + ',"Offset":%d,"Size":%d,"Value":%s'
+    return head, by_number(type_number) is not None
 
 
 def _line_reference(rec: Record, opts: BlockOptions) -> str | None:
@@ -206,11 +212,10 @@ def _line_reference(rec: Record, opts: BlockOptions) -> str | None:
 def _line_fast(rec: Record, opts: BlockOptions) -> str | None:
     index, t, offset, size, raw = rec
     value = _decode_strict(raw)
-    flt = opts.flt
-    if flt.needs_value and not flt.value_ok(t, value):
+    if opts.by_value and not opts.flt.value_ok(t, value):
         return None
-    known = by_number(t) is not None
-    text = _line_format(t) % (index, offset, size, _dumps_compact(_fix_record(t, value, known, opts.show_secrets)))
+    head, known = _line_format(t)
+    text = head % (index, offset, size, _dumps_compact(_fix_record(t, value, known, opts.show_secrets)))
     if known:
         return text + "}"
     return text + ',"Raw":"' + base64.b64encode(raw).decode() + '"}'
@@ -291,8 +296,7 @@ def _doc_reference(rec: Record, opts: BlockOptions) -> tuple[str, bytes] | None:
 def _doc_fast(rec: Record, opts: BlockOptions) -> tuple[str, bytes] | None:
     _index, t, _offset, _size, raw = rec
     value = _decode_strict(raw)
-    flt = opts.flt
-    if flt.needs_value and not flt.value_ok(t, value):
+    if opts.by_value and not opts.flt.value_ok(t, value):
         return None
     known = by_number(t) is not None
     shown = _fix_record(t, value, known, opts.show_secrets)
