@@ -117,6 +117,23 @@ def test_a_dead_worker_is_an_error_not_a_hang(tmp_path, small_blocks, monkeypatc
     assert "killed by signal 9" in str(error)
 
 
+def test_a_refused_fork_leaves_no_worker_behind(tmp_path, monkeypatch):
+    snap = _snap(tmp_path, [(3, msgpack.packb({"ID": "e"}))])
+    real_fork, calls = os.fork, []
+
+    def second_fails() -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", second_fails)
+    _, error = _run(export_lines, snap, tmp_path, "2")
+    assert isinstance(error, BlockingIOError)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # the first worker was reaped
+
+
 def test_cli_same_output_and_error_line(tmp_path):
     good = [(1, msgpack.packb({"ID": f"j{i}", "Namespace": "default", "Payload": "x" * 2000})) for i in range(600)]
     ok = _snap(tmp_path, good, "ok.snap")

@@ -107,7 +107,7 @@ class _Worker:
                 return
             number, records = task
             report, failed = self._one(records)
-            if not failed:
+            if failed is None:
                 self._pass_turn()
             _send(self.status, (number, report, failed))
             if failed is not None:
@@ -132,7 +132,7 @@ class _Worker:
             else:
                 report = len(lines)
                 self._write_lines(lines)
-        except Exception as exc:  # noqa: BLE001 - an earlier record's error
+        except Exception as exc:  # noqa: BLE001 - a failed write comes first
             return None, _portable(exc)
         return report, None if failed is None else _portable(failed)
 
@@ -187,14 +187,19 @@ class WorkerPool:
         status = [os.pipe() for _ in range(jobs)]
         ring = [os.pipe() for _ in range(jobs)]  # ring[i]: the turn into worker i
         every = [fd for pair in (*tasks, *status, *ring) for fd in pair]
-        for i in range(jobs):
-            worker = _Worker(
-                opts, tasks[i][0], status[i][1], ring[i][0], ring[(i + 1) % jobs][1], out_fd, errors, spools
-            )
-            pid = os.fork()
-            if pid == 0:
-                _child(worker, {worker.tasks, worker.status, worker.turn_in, worker.turn_out}, every)
-            self._pids.append(pid)
+        try:
+            for i in range(jobs):
+                worker = _Worker(
+                    opts, tasks[i][0], status[i][1], ring[i][0], ring[(i + 1) % jobs][1], out_fd, errors, spools
+                )
+                pid = os.fork()
+                if pid == 0:
+                    _child(worker, {worker.tasks, worker.status, worker.turn_in, worker.turn_out}, every)
+                self._pids.append(pid)
+        except BaseException:  # a fork refused: no half-started pool left behind
+            self._tasks, self._status, self._held = [], [], every
+            self.abort()
+            raise
         os.write(ring[0][1], b"t")  # block 0 may be written at once
         # The parent keeps the read ends of the task pipes: a dead worker then
         # shows as the end of its status pipe, never as SIGPIPE here.
