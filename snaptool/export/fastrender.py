@@ -33,6 +33,7 @@ from ..values import ESCAPE_ERRORS, decode
 from .pretty import indented
 from .rendering import (
     _BYTE_KEYS,
+    NESTED_RULE_KEYS,
     Masked,
     _plain_fast,
     b64,
@@ -301,7 +302,7 @@ def _doc_fast(rec: Record, opts: BlockOptions) -> tuple[str, bytes] | None:
     known = by_number(t) is not None
     shown = _fix_record(t, value, known, opts.show_secrets)
     if known:
-        shown = document_shape(t, shown)
+        shown = document_shape(t, shown, nested_rules=any(key in raw for key in NESTED_RULE_KEYS))
     table = table_of(t)
     if not _keeps_table(table, opts):
         return None

@@ -345,9 +345,16 @@ def render_document(type_number: int, value: Any, *, show_secrets: bool = False)
     return document_shape(type_number, render_stored(type_number, value, show_secrets=show_secrets))
 
 
-def document_shape(type_number: int, out: Any) -> Any:
+#: Keys the nested ``omitempty`` rules (:func:`_fix_network`) look for: a
+#: record whose bytes hold none of them needs no walk for those rules.
+NESTED_RULE_KEYS = (b"CIDR", b"RequiresControllerPlugin")
+
+
+def document_shape(type_number: int, out: Any, *, nested_rules: bool = True) -> Any:
     """A record rendered as stored (:func:`render_stored`), reshaped as Go's
-    ``encoding/json`` prints the Nomad struct; changes ``out`` in place."""
+    ``encoding/json`` prints the Nomad struct; changes ``out`` in place.
+    ``nested_rules=False`` skips the walk for the nested ``omitempty``
+    rules (the caller knows no key of :data:`NESTED_RULE_KEYS` is there)."""
     if not isinstance(out, dict):
         return out
     for name in _JSON_SKIP.get(type_number, ()):
@@ -369,5 +376,6 @@ def document_shape(type_number: int, out: Any) -> Any:
             )
     elif type_number == 30:
         out.pop("WrappedKeys", None)  # Nomad prints RootKey.Meta() only
-    _fix_network(out)
+    if nested_rules:
+        _fix_network(out)
     return out
