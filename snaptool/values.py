@@ -54,8 +54,27 @@ codecs.register_error(ESCAPE_ERRORS, _escape_rest)
 
 
 def decode(raw: bytes) -> Any:
-    """Decode one msgpack value as snaptool keeps it (see module notes)."""
-    return msgpack.unpackb(raw, raw=False, unicode_errors=ESCAPE_ERRORS, strict_map_key=False)
+    """Decode one msgpack value as snaptool keeps it (see module notes).
+
+    A map key that is itself a map or an array (Nomad never writes one, and
+    cannot restore it) becomes the compact JSON text of that key, so that the
+    value can still be shown."""
+    try:
+        return msgpack.unpackb(raw, raw=False, unicode_errors=ESCAPE_ERRORS, strict_map_key=False)
+    except TypeError:  # an unhashable map key
+        return msgpack.unpackb(
+            raw, raw=False, unicode_errors=ESCAPE_ERRORS, strict_map_key=False, object_pairs_hook=_pairs
+        )
+
+
+def _pairs(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    return {(_key_text(k) if isinstance(k, (dict, list)) else k): v for k, v in pairs}
+
+
+def _key_text(key: Any) -> str:
+    import json
+
+    return json.dumps(key, separators=(",", ":"), sort_keys=True, default=repr, ensure_ascii=False)
 
 
 def raw_bytes(s: str) -> bytes:

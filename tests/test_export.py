@@ -264,3 +264,14 @@ def test_cli_state_broken_archive_exit_1(tmp_path):
     snap.write_bytes(archive_bytes(meta, state))
     r = runner.invoke(app, ["state", str(snap)])
     assert r.exit_code == 1
+
+
+def test_a_map_key_that_is_a_map_or_an_array_is_shown_as_its_json(tmp_path) -> None:
+    """Nomad never writes such a key (and cannot restore it); state shows the
+    record instead of failing, the key as its compact JSON text."""
+    from snaptool.values import decode
+
+    assert decode(b"\x81\x80\x01") == {"{}": 1}
+    assert decode(b"\x81\x92\x01\x02\xa1x") == {"[1,2]": "x"}
+    assert decode(b"\x82\xa1a\x81\x80\x01\x91\x80\x02") == {"a": {"{}": 1}, "[{}]": 2}
+    assert decode(b"\x81\xa1a\x01") == {"a": 1}  # the usual path is untouched

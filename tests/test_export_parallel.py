@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snaptool.export import export_document, export_lines, iter_records
-from snaptool.export import blockscan, parallel
+from snaptool.export import blockscan, fastrender, parallel
 from snaptool.export.fastrender import BlockOptions, _doc_reference, _line_reference, render_entries, render_lines
 from snaptool.export.pretty import indented
 from snaptool.stream.writer import archive_bytes
@@ -92,9 +92,17 @@ def test_fast_lines_equal_the_reference_renderer(snap):
     assert buf.getvalue() == "".join(expected)
 
 
-def test_a_failing_record_stops_both_ways_at_the_same_place(tmp_path, small_blocks):
+def test_a_failing_record_stops_both_ways_at_the_same_place(tmp_path, small_blocks, monkeypatch):
     good = [(3, msgpack.packb({"ID": f"e{i}", "Namespace": "default", "Status": "complete"})) for i in range(40)]
-    bad = (3, b"\x81\x91\x01\x01")  # a map keyed by an array: the decode fails
+    bad = (3, b"\x81\x01\x01")  # an int key: the fast path hands it to the reference path
+    real = fastrender.decode
+
+    def decode(raw):  # the forked workers inherit this
+        if raw == bad[1]:
+            raise TypeError("this record cannot be decoded")
+        return real(raw)
+
+    monkeypatch.setattr(fastrender, "decode", decode)
     snap = _snap(tmp_path, [*good, bad, *good])
     for fn, lines in ((export_lines, 40), (export_document, 0)):  # the document writes nothing
         one, e1 = _run(fn, snap, tmp_path, "1")
@@ -137,7 +145,10 @@ def test_a_refused_fork_leaves_no_worker_behind(tmp_path, monkeypatch):
 def test_cli_same_output_and_error_line(tmp_path):
     good = [(1, msgpack.packb({"ID": f"j{i}", "Namespace": "default", "Payload": "x" * 2000})) for i in range(600)]
     ok = _snap(tmp_path, good, "ok.snap")
-    bad = _snap(tmp_path, [*good, (1, b"\x81\x91\x01\x01")], "bad.snap")
+    # a msgpack ext value: state cannot print it yet (a known gap, see the
+    # session notes of issue 10); when it can, another failing record is needed
+    failing = msgpack.packb({"ID": "x", "A": msgpack.ExtType(5, b"xx")})
+    bad = _snap(tmp_path, [*good, (1, failing)], "bad.snap")
     runs = {}
     for jobs in ("1", "2"):
         env = dict(os.environ, SNAPTOOL_JOBS=jobs)
@@ -150,7 +161,7 @@ def test_cli_same_output_and_error_line(tmp_path):
         assert (one.returncode, one.stdout, one.stderr) == (two.returncode, two.stdout, two.stderr)
     assert runs["2", "bad.snap"].returncode == 2
     assert runs["2", "bad.snap"].stderr.decode().count("\n") == 1
-    assert b"unhashable" in runs["2", "bad.snap"].stderr
+    assert runs["2", "bad.snap"].stderr.startswith(b"snaptool: ")
 
 
 def test_cli_closed_pipe_ends_by_sigpipe(tmp_path):
