@@ -298,11 +298,8 @@ def _pax(key: bytes, value: bytes) -> bytes:
     return str(n).encode() + body
 
 
-@pytest.mark.parametrize("size", [b"--5", "\u00b2".encode(), b"9" * 5000, b"-1", b"99999999999999999999"])
-def test_bad_pax_size_is_an_invalid_tar_header(tmp_path: Path, size: bytes) -> None:
-    """Go rejects a PAX size that strconv.ParseInt rejects (or a negative one)
-    as an invalid tar header: a verdict, not a crash. (Nomad 1.6.1 itself,
-    through tests/oracle, says "archive/tar: invalid tar header" for each.)"""
+def _pax_size_archive(tmp_path: Path, size: bytes) -> Path:
+    """The test archive with a PAX header giving state.bin's size as ``size``."""
     import tarfile
 
     pax = tarfile.TarInfo("PaxHeaders.0/state.bin")
@@ -314,7 +311,15 @@ def test_bad_pax_size_is_an_invalid_tar_header(tmp_path: Path, size: bytes) -> N
     tar += tar_bytes([("state.bin", STATE), ("SHA256SUMS", sums_text({"meta.json": META, "state.bin": STATE}))], 0)
     path = tmp_path / "pax.snap"
     path.write_bytes(gzip_member(bytes(tar)))
-    report = verify(path)
+    return path
+
+
+@pytest.mark.parametrize("size", [b"--5", "\u00b2".encode(), b"9" * 5000, b"-1", b"99999999999999999999"])
+def test_bad_pax_size_is_an_invalid_tar_header(tmp_path: Path, size: bytes) -> None:
+    """Go rejects a PAX size that strconv.ParseInt rejects (or a negative one)
+    as an invalid tar header: a verdict, not a crash. (Nomad 1.6.1 itself,
+    through tests/oracle, says "archive/tar: invalid tar header" for each.)"""
+    report = verify(_pax_size_archive(tmp_path, size))
     bad = [f for f in report.findings if f.code == "tar.bad-header"]
     assert bad and bad[0].nomad == "archive/tar: invalid tar header"
     assert "invalid PAX size" in bad[0].message
@@ -338,17 +343,6 @@ def test_pax_record_lengths_as_go_reads_them(data: bytes, ok: bool) -> None:
 def test_pax_size_with_a_plus_sign_is_read_as_go_reads_it(tmp_path: Path) -> None:
     """strconv.ParseInt takes a leading '+': Nomad 1.6.1 (tests/oracle)
     restores an archive whose state.bin size is given as '+N' in PAX."""
-    import tarfile
-
-    pax = tarfile.TarInfo("PaxHeaders.0/state.bin")
-    pax.type, pax.mode = b"x", 0o600
-    records = _pax(b"size", b"+%d" % len(STATE))
-    pax.size = len(records)
-    tar = bytearray(tar_bytes([("meta.json", META)], 0, end_blocks=0))
-    tar += pax.tobuf(format=tarfile.USTAR_FORMAT) + records + bytes(-len(records) % 512)
-    tar += tar_bytes([("state.bin", STATE), ("SHA256SUMS", sums_text({"meta.json": META, "state.bin": STATE}))], 0)
-    path = tmp_path / "plus.snap"
-    path.write_bytes(gzip_member(bytes(tar)))
-    report = verify(path)
+    report = verify(_pax_size_archive(tmp_path, b"+%d" % len(STATE)))
     assert report.ok
     assert report.scan.state is not None and report.scan.state.records == 2

@@ -98,6 +98,7 @@ def _fix_dict(d: dict[Any, Any]) -> None:
 
 
 def _fix_list(items: list[Any]) -> None:
+    """:func:`_fix_dict` for a list (written out twice: the hot path of state)."""
     for i, v in enumerate(items):
         t = type(v)
         if t is str:
