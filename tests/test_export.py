@@ -275,3 +275,26 @@ def test_a_map_key_that_is_a_map_or_an_array_is_shown_as_its_json(tmp_path) -> N
     assert decode(b"\x81\x92\x01\x02\xa1x") == {"[1,2]": "x"}
     assert decode(b"\x82\xa1a\x81\x80\x01\x91\x80\x02") == {"a": {"{}": 1}, "[{}]": 2}
     assert decode(b"\x81\xa1a\x01") == {"a": 1}  # the usual path is untouched
+
+
+def test_msgpack_extension_values_are_shown_not_fatal(tmp_path) -> None:
+    """Nomad writes no msgpack ext values; state shows one as its code and
+    base64 bytes (a msgpack timestamp as extension -1) instead of stopping."""
+    import io
+
+    import msgpack
+
+    from snaptool.export import export_lines
+    from snaptool.stream.writer import archive_bytes
+
+    state = b"\x80" + b"\x01" + msgpack.packb(
+        {"ID": "x", "A": msgpack.ExtType(5, b"xx"), "L": [msgpack.Timestamp(1, 2)]}
+    )
+    meta = json.dumps({"Version": 1, "ID": "1-2-3", "Index": 2, "Term": 1, "Size": len(state)}).encode()
+    path = tmp_path / "ext.snap"
+    path.write_bytes(archive_bytes(meta, state))
+    out = io.StringIO()
+    export_lines(path, out)
+    value = json.loads(out.getvalue())["Value"]
+    assert value["A"] == {"ExtType": 5, "Data": "eHg="}
+    assert value["L"] == [{"ExtType": -1, "Data": "AAAACAAAAAE="}]  # seconds 1, nanoseconds 2

@@ -12,6 +12,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import msgpack
+
 from ..format.records import RecordType, by_number
 from ..values import go_time_text
 
@@ -68,7 +70,17 @@ def _plain_fast(value: Any) -> Any:
         return b64(value)
     if isinstance(value, (str, dict, list, bytes)):  # subclasses: the general path
         return plain(value, byte_keys=frozenset({"\0"}))
+    if t is msgpack.ExtType or t is msgpack.Timestamp:
+        return _ext(value)
     return value
+
+
+def _ext(value: msgpack.ExtType | msgpack.Timestamp) -> dict[str, Any]:
+    """A msgpack extension value (Nomad writes none): its type code and
+    its bytes in base64 (a msgpack timestamp is extension -1)."""
+    if isinstance(value, msgpack.Timestamp):
+        return {"ExtType": -1, "Data": b64(value.to_bytes())}
+    return {"ExtType": value.code, "Data": b64(value.data)}
 
 
 def plain(value: Any, *, byte_keys: frozenset[str] = frozenset(), _path: str = "") -> Any:
@@ -103,6 +115,8 @@ def plain(value: Any, *, byte_keys: frozenset[str] = frozenset(), _path: str = "
         return [plain(v, byte_keys=byte_keys, _path=path) for v in value]
     if isinstance(value, bytes):
         return b64(value)
+    if isinstance(value, (msgpack.ExtType, msgpack.Timestamp)):
+        return _ext(value)
     return value
 
 
