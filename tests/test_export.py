@@ -298,3 +298,27 @@ def test_msgpack_extension_values_are_shown_not_fatal(tmp_path) -> None:
     value = json.loads(out.getvalue())["Value"]
     assert value["A"] == {"ExtType": 5, "Data": "eHg="}
     assert value["L"] == [{"ExtType": -1, "Data": "AAAACAAAAAE="}]  # seconds 1, nanoseconds 2
+
+
+def test_a_map_key_that_is_not_utf8_prints_as_go_json_would(tmp_path) -> None:
+    """Go's encoding/json writes bytes that are not UTF-8 as U+FFFD; the
+    output of state stays UTF-8 in both forms (values are base64, as ever)."""
+    import io
+
+    from snaptool.export import export_document, export_lines
+    from snaptool.stream.writer import archive_bytes
+
+    value = b"\x83\xa2ID\xa1x\xa1\xc1\xa1v\xa1k\xa2\xc1z"  # {"ID": "x", b"\xc1": "v", "k": b"\xc1z"}
+    state = b"\x80\x01" + value
+    meta = json.dumps({"Version": 1, "ID": "1-2-3", "Index": 2, "Term": 1, "Size": len(state)}).encode()
+    path = tmp_path / "key.snap"
+    path.write_bytes(archive_bytes(meta, state))
+    lines = io.StringIO()
+    export_lines(path, lines)
+    shown = json.loads(lines.getvalue())["Value"]
+    assert shown == {"ID": "x", "\ufffd": "v", "k": "wXo="}
+    lines.getvalue().encode("utf-8")  # no lone surrogates left
+    doc = io.StringIO()
+    export_document(path, doc)
+    job = json.loads(doc.getvalue())["Jobs"][0]
+    assert job["\ufffd"] == "v" and job["k"] == "wXo="

@@ -218,6 +218,8 @@ def _line_fast(rec: Record, opts: BlockOptions) -> str | None:
         return None
     head, known = _line_format(t)
     text = head % (index, offset, size, _dumps_compact(_fix_record(t, value, known, opts.show_secrets)))
+    if not text.isascii():
+        text.encode("utf-8")  # a map key that is not UTF-8: the reference path writes U+FFFD
     if known:
         return text + "}"
     return text + ',"Raw":"' + base64.b64encode(raw).decode() + '"}'

@@ -61,7 +61,7 @@ def _plain_fast(value: Any) -> Any:
             return value
         return b64(value)
     if t is dict:
-        return {(k if type(k) is str else str(k)): _plain_fast(v) for k, v in value.items()}
+        return {(k if type(k) is str and k.isascii() else _key(k)): _plain_fast(v) for k, v in value.items()}
     if t is list:
         return [_plain_fast(v) for v in value]
     if t is Masked:
@@ -81,6 +81,16 @@ def _ext(value: msgpack.ExtType | msgpack.Timestamp) -> dict[str, Any]:
     if isinstance(value, msgpack.Timestamp):
         return {"ExtType": -1, "Data": b64(value.to_bytes())}
     return {"ExtType": value.code, "Data": b64(value.data)}
+
+
+def _key(k: Any) -> str:
+    """A map key as JSON text: bytes that are not UTF-8 become U+FFFD, as
+    Go's encoding/json writes them (a key cannot be base64 like a value)."""
+    if type(k) is not str:
+        return str(k)
+    if k.isascii() or _is_utf8(k):
+        return k
+    return _bytes_of(k).decode("utf-8", "replace")
 
 
 def plain(value: Any, *, byte_keys: frozenset[str] = frozenset(), _path: str = "") -> Any:
@@ -103,7 +113,7 @@ def plain(value: Any, *, byte_keys: frozenset[str] = frozenset(), _path: str = "
         on_path = _prefixes(byte_keys)
         out = {}
         for k, v in value.items():
-            key = k if isinstance(k, str) else str(k)
+            key = _key(k)
             path = prefix + key
             # only subtrees that lead to a byte_keys path need the paths
             out[key] = plain(v, byte_keys=byte_keys, _path=path) if path in on_path else _plain_fast(v)
