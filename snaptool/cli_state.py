@@ -23,7 +23,8 @@ STATE_HELP = """Every record as JSON: one line per record, or one document.
 JSON lines (the default), one per record, in archive order:
   {"Index": n, "Type": "Job", "TypeNumber": 1, "Offset": o, "Size": s, "Value": {...}}
 Value holds the fields stored in the record; times are RFC 3339, []byte
-fields base64. Records of unknown types also carry "Raw" (base64 msgpack).
+fields base64, a float NaN or infinity "NaN", "+Inf", "-Inf" (JSON has none).
+Records of unknown types also carry "Raw" (base64 msgpack).
 
 \b
 --document prints one object shaped like `nomad operator snapshot state`:

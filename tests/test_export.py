@@ -322,3 +322,28 @@ def test_a_map_key_that_is_not_utf8_prints_as_go_json_would(tmp_path) -> None:
     export_document(path, doc)
     job = json.loads(doc.getvalue())["Jobs"][0]
     assert job["\ufffd"] == "v" and job["k"] == "wXo="
+
+
+def test_nan_and_infinities_print_as_strings(tmp_path) -> None:
+    """JSON has no NaN or infinity (Go's encoding/json refuses them): state
+    prints them as strings, so its output stays JSON, in both forms."""
+    import io
+
+    import msgpack
+
+    from snaptool.export import export_document, export_lines
+    from snaptool.stream.writer import archive_bytes
+
+    value = msgpack.packb({"ID": "x", "A": float("nan"), "B": [float("inf"), -float("inf"), 1.5]})
+    state = b"\x80\x01" + value
+    meta = json.dumps({"Version": 1, "ID": "1-2-3", "Index": 2, "Term": 1, "Size": len(state)}).encode()
+    path = tmp_path / "nan.snap"
+    path.write_bytes(archive_bytes(meta, state))
+    lines = io.StringIO()
+    export_lines(path, lines)
+    shown = json.loads(lines.getvalue(), parse_constant=lambda c: pytest.fail(f"{c} in the output"))["Value"]
+    assert shown["A"] == "NaN" and shown["B"] == ["+Inf", "-Inf", 1.5]
+    doc = io.StringIO()
+    export_document(path, doc)
+    job = json.loads(doc.getvalue(), parse_constant=lambda c: pytest.fail(f"{c} in the output"))["Jobs"][0]
+    assert job["A"] == "NaN" and job["B"] == ["+Inf", "-Inf", 1.5]

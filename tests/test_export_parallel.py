@@ -200,7 +200,8 @@ def test_cli_closed_pipe_ends_by_sigpipe(tmp_path):
 # -- the renderers, property by property -------------------------------------
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
     max_leaves=20,
 )
@@ -210,6 +211,16 @@ _json = st.recursive(
 def test_indented_is_json_dumps(value, level, indent):
     expected = json.dumps(value, ensure_ascii=False, indent=indent).replace("\n", "\n" + " " * indent * level)
     assert indented(value, level, indent) == expected
+
+
+@pytest.mark.parametrize("value", [float("nan"), [1, float("inf")], {"a": -float("inf")}, {"a": [{"b": float("nan")}]}])
+def test_indented_refuses_what_json_cannot_hold(value):
+    """NaN and infinities are not JSON: the writer refuses them, and state's
+    reference path prints them as strings instead."""
+    from snaptool.export.pretty import Unprintable
+
+    with pytest.raises((Unprintable, ValueError)):
+        indented(value, 1, 2)
 
 
 def _go_time(secs: int, nanos: int, offset: int) -> bytes:

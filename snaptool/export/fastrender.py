@@ -59,7 +59,9 @@ def _compact_encoder() -> Any:
 
     if encoder.c_make_encoder is None:  # pragma: no cover - CPython has it
         return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    make = encoder.c_make_encoder(None, None, encoder.encode_basestring, None, ":", ",", False, False, True)
+    # allow_nan False: a NaN or infinity raises, and the record takes the
+    # reference path, which prints it as a string (JSON has no NaN)
+    make = encoder.c_make_encoder(None, None, encoder.encode_basestring, None, ":", ",", False, False, False)
     return lambda value: "".join(make(value, 0))
 
 

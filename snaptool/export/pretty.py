@@ -53,12 +53,9 @@ def indented(obj: Any, level: int, indent: int) -> str:
 
 
 def _float_text(f: float) -> str:
-    if f != f:
-        return "NaN"
-    if f == _INF:
-        return "Infinity"
-    if f == -_INF:
-        return "-Infinity"
+    if f != f or f in (_INF, -_INF):
+        # not JSON: the caller's reference path prints it as a string
+        raise Unprintable("float")
     return float.__repr__(f)
 
 
@@ -103,7 +100,7 @@ def _flat_encoder(inner: str) -> Callable[[Any], str] | None:
     """The C encoder for items at ``inner`` (None without json's C part)."""
     found = _FLAT_ENCODERS.get(inner)
     if found is None and _encoder.c_make_encoder is not None:
-        make = _encoder.c_make_encoder(None, None, encode_basestring, None, ": ", "," + inner, False, False, True)
+        make = _encoder.c_make_encoder(None, None, encode_basestring, None, ": ", "," + inner, False, False, False)
         found = _FLAT_ENCODERS[inner] = lambda value: "".join(make(value, 0))
     return found
 

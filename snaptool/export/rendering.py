@@ -72,7 +72,14 @@ def _plain_fast(value: Any) -> Any:
         return plain(value, byte_keys=frozenset({"\0"}))
     if t is msgpack.ExtType or t is msgpack.Timestamp:
         return _ext(value)
+    if t is float and value - value != 0:  # NaN or an infinity: not JSON
+        return _nonfinite(value)
     return value
+
+
+def _nonfinite(value: float) -> str:
+    """A float JSON cannot hold (Go's encoding/json refuses it): as text."""
+    return "NaN" if value != value else ("+Inf" if value > 0 else "-Inf")
 
 
 def _ext(value: msgpack.ExtType | msgpack.Timestamp) -> dict[str, Any]:
@@ -127,6 +134,8 @@ def plain(value: Any, *, byte_keys: frozenset[str] = frozenset(), _path: str = "
         return b64(value)
     if isinstance(value, (msgpack.ExtType, msgpack.Timestamp)):
         return _ext(value)
+    if isinstance(value, float) and value - value != 0:
+        return _nonfinite(value)
     return value
 
 
