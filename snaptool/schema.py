@@ -31,7 +31,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["SchemaProblem", "Schema", "load_schema"]
+__all__ = ["TIME", "SchemaProblem", "Schema", "load_schema"]
+
+#: A ``time.Time`` in a :meth:`Schema.time_plan`.
+TIME = "time"
 
 _MAX_PROBLEMS = 3
 _HEX = frozenset(b"0123456789abcdefABCDEF")
@@ -80,6 +83,38 @@ class Schema:
             # nil decodes into the zero struct, whose index fields are empty
             self._check_indexes(number, value or {}, problems)
         return problems
+
+    def time_plan(self, number: int) -> Any:
+        """Where a record of this type holds ``time.Time`` values, pruned to
+        the fields that lead to one: ``TIME`` for a time; a dict of field
+        name to plan for a struct; ``("[]", plan)`` for every item of a
+        list; ``("{}", plan)`` for every value of a map. None: no time can
+        be reached. A type met again on its own path is not followed (a
+        cycle), so the plan is a guide for speed, not a promise."""
+        desc = self.records.get(number)
+        return None if desc is None else self._plan(desc, frozenset())
+
+    def _plan(self, desc: dict[str, Any], seen: frozenset[str]) -> Any:
+        if "ref" in desc:
+            ref = desc["ref"]
+            t = self.types.get(ref)
+            if t is None or t.get("custom") or ref in seen:
+                return None
+            fields = {}
+            for name, field in t.get("fields", {}).items():
+                sub = self._plan(field, seen | {ref})
+                if sub is not None:
+                    fields[name] = sub
+            return fields or None
+        kind = desc.get("kind")
+        if kind == "time":
+            return TIME
+        if kind == "ptr":
+            return self._plan(desc["elem"], seen)
+        if kind in ("slice", "array", "map"):
+            sub = self._plan(desc["elem"], seen)
+            return None if sub is None else ("{}" if kind == "map" else "[]", sub)
+        return None
 
     # -- decoding ---------------------------------------------------------
 

@@ -148,15 +148,17 @@ def go_time_bytes(data: bytes) -> str | None:
         secs, nanos, offset = _TIME_FIELDS(data, 1)
         if offset == -1 and 0 <= nanos < 1_000_000_000 and 0 <= secs < 315537897600:
             days, rest = divmod(secs, 86400)
-            text = "%s%02d:%02d:%02d" % (_day_text(days), rest // 3600, rest // 60 % 60, rest % 60)
-            if nanos:
-                return text + ("." + "%09d" % nanos).rstrip("0") + "Z"
-            return text + "Z"
+            minute, second = divmod(rest, 60)
+            if nanos:  # a digit of the fraction is not 0: rstrip stops there
+                return f"{_day_text(days)}{_CLOCK_MINUTES[minute]}{second:02d}.{nanos:09d}".rstrip("0") + "Z"
+            return f"{_day_text(days)}{_CLOCK_MINUTES[minute]}{second:02d}Z"
     parts = go_time_parts(data)
     return rfc3339_nano(*parts) if parts is not None else None
 
 
 _TIME_FIELDS = struct.Struct(">qih").unpack_from
+#: ``HH:MM:`` of each minute of a day.
+_CLOCK_MINUTES = ["%02d:%02d:" % divmod(m, 60) for m in range(1440)]
 
 
 def _time_bytes_of(s: str) -> bytes | None:

@@ -18,13 +18,21 @@ import sys
 from datetime import datetime, timedelta
 
 import msgpack
+import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from snaptool.export import export_document, export_lines, iter_records
 from snaptool.export import blockscan, fastrender, parallel
-from snaptool.export.fastrender import BlockOptions, _doc_reference, _line_reference, render_entries, render_lines
+from snaptool.export.fastrender import (
+    RISKY_FLOAT,
+    BlockOptions,
+    _doc_reference,
+    _line_reference,
+    render_entries,
+    render_lines,
+)
 from snaptool.export.pretty import indented
 from snaptool.stream.writer import archive_bytes
 from snaptool.values import decode, go_time_bytes
@@ -233,7 +241,10 @@ _str = st.one_of(
     st.sampled_from([b"", b"\x01", b"\x02ab", b"\x00", "é✓".encode()]),
 )
 _key = st.one_of(st.sampled_from([b"ID", b"Payload", b"SecretID", b"Job", b"Data", b"Hash", b"CIDR", b"MBits",
-                                  b"Hostname", b"WrappedKeys", b"KeyEncryptionKey", b"\xff"]), st.integers(0, 3))
+                                  b"Hostname", b"WrappedKeys", b"KeyEncryptionKey", b"\xff",
+                                  # Nomad's time fields (the fast path's schema plan), a key like a time
+                                  b"TaskStates", b"StartedAt", b"WaitUntil", b"AllocStates", b"Time",
+                                  b"RelatedEvals", b"\x01k"]), st.integers(0, 3))
 _value = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | _str,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_key, inner, max_size=4),
@@ -259,6 +270,54 @@ def test_fast_blocks_equal_the_reference(type_number, value, show_secrets):
         got, got_error = (render_entries if document else render_lines)([rec], opts)
         assert got == expected
         assert repr(got_error) == repr(error)
+
+
+#: Records shaped as Nomad writes them, times where the schema has them
+#: (and anything else there too): the fast path's plan meets them.
+_record = st.fixed_dictionaries(
+    {"ID": _str},
+    optional={
+        "TaskStates": st.dictionaries(st.sampled_from(["web", "\udcff"]), st.fixed_dictionaries(
+            {"StartedAt": _str | _value}, optional={"FinishedAt": _str, "Events": _value}), max_size=2)
+        | _value,
+        "AllocStates": st.lists(st.fixed_dictionaries({"Time": _str | _value}), max_size=2),
+        "WaitUntil": _str | _value,
+        "RelatedEvals": st.lists(st.fixed_dictionaries({"WaitUntil": _str}), max_size=2) | _value,
+        "Score": st.floats() | st.lists(st.floats(), max_size=3),
+        "Meta": st.dictionaries(_key, _value, max_size=3),
+    },
+)
+
+
+#: A Go time whose bytes are all UTF-8 (zone offset 0): a str starting
+#: with byte 1 that orjson can write, where the schema has no time.
+_UTF8_TIME = _go_time(0x0E1F2F3F4F, 0, 0)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from([3, 4, 1]), _record, st.booleans())
+@example(3, {"ID": b"x", "Score": float("nan")}, False)
+@example(4, {"ID": b"x", "Score": [1e-05, 2.5e16]}, False)
+@example(1, {"ID": b"x", "Score": [0.5, float("-inf")]}, False)
+@example(4, {"ID": b"x", "Meta": {"Other": _UTF8_TIME}, "TaskStates": {"web": {"StartedAt": _UTF8_TIME}}}, True)
+def test_fast_lines_of_record_shapes_equal_the_reference(type_number, value, show_secrets):
+    rec = (0, type_number, 1, 10, msgpack.packb(value, use_bin_type=False, unicode_errors="surrogateescape"))
+    opts = BlockOptions(show_secrets=show_secrets)
+    try:
+        expected, error = [_line_reference(rec, opts)], None
+    except Exception as exc:  # noqa: BLE001 - compared below
+        expected, error = [], exc
+    got, got_error = render_lines([rec], opts)
+    assert got == expected
+    assert repr(got_error) == repr(error)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False) | st.floats(width=32, allow_nan=False, allow_infinity=False))
+def test_orjson_writes_a_float_as_json_does_or_the_fast_path_sees_it(f):
+    # the fast path lets orjson write floats unless RISKY_FLOAT matches
+    got = orjson.dumps({"a": [f]})
+    assert got == json.dumps({"a": [f]}, separators=(",", ":")).encode() or RISKY_FLOAT.search(got)
 
 
 @given(st.binary(max_size=40))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -28,8 +29,14 @@ from typing import Any
 
 import msgpack
 
+try:  # a compiled JSON writer; without it (PyPy, say) json's C encoder
+    import orjson
+except ImportError:  # pragma: no cover - a dependency on CPython
+    orjson = None
+
 from ..format.records import by_number, record_name
-from ..values import ESCAPE_ERRORS, decode
+from ..schema import TIME, load_schema
+from ..values import ESCAPE_ERRORS, decode, go_time_bytes
 from .pretty import indented
 from .rendering import (
     _BYTE_KEYS,
@@ -159,6 +166,111 @@ def _fix_record(type_number: int, value: Any, known: bool, show_secrets: bool) -
     return value
 
 
+@lru_cache(maxsize=None)
+def _time_plan(type_number: int) -> Any:
+    """Where Nomad's type for these records keeps ``time.Time`` values."""
+    schema = load_schema()
+    return None if schema is None else schema.time_plan(type_number)
+
+
+def _fix_times(obj: Any, plan: Any) -> None:
+    """The strings at the plan's time fields of ``obj`` (a map or a list),
+    in place, as :func:`plain` prints them."""
+    if type(plan) is dict:
+        if type(obj) is dict:
+            for key, sub in plan.items():
+                if key in obj:
+                    if sub is TIME:
+                        if type(obj[key]) is str:
+                            obj[key] = _time_text(obj[key])
+                    else:
+                        _fix_times(obj[key], sub)
+        return
+    kind, sub = plan
+    if kind == "[]" and type(obj) is list:
+        pairs: Any = enumerate(obj)
+    elif kind == "{}" and type(obj) is dict:
+        pairs = obj.items()
+    else:
+        return
+    if sub is TIME:
+        for key, item in pairs:
+            if type(item) is str:
+                obj[key] = _time_text(item)
+    else:
+        for _key, item in pairs:
+            _fix_times(item, sub)
+
+
+def _time_text(s: str) -> str:
+    """:func:`_plain_fast` of a str, the Go time first."""
+    if s and len(s) <= 16 and s[0] in "\x01\x02":
+        try:
+            text = go_time_bytes(s.encode("utf-8", "surrogateescape"))
+        except UnicodeEncodeError:  # a character that was never a byte
+            text = None
+        if text is not None:
+            return text
+    return _plain_fast(s)
+
+
+#: A msgpack float is byte 0xca or 0xcb and its bytes. One that is NaN or
+#: an infinity (exponent bits all set) goes to json's encoder, which refuses
+#: it (orjson writes null): the reference path prints it as a string.
+_NONFINITE = re.compile(rb"\xcb[\x7f\xff][\xf0-\xff]|\xca[\x7f\xff][\x80-\xff]")
+
+
+def _nonfinite(raw: bytes) -> bool:
+    """Whether ``raw`` may hold a NaN or an infinity (searched only where
+    a marker and a byte of all-ones exponent bits meet)."""
+    return any(pair in raw for pair in _NONFINITE_PAIRS) and _NONFINITE.search(raw) is not None
+
+
+_NONFINITE_PAIRS = (b"\xcb\x7f", b"\xcb\xff", b"\xca\x7f", b"\xca\xff")
+#: orjson writes some floats unlike Python's repr (1e-05 as 0.00001, 1e+16
+#: as 1e16); each such float in its output matches this (so do others, and
+#: text in strings: they only take the longer way). tests/test_export.py
+#: holds orjson to that.
+RISKY_FLOAT = re.compile(rb"[:,\[]-?(?:0\.0000|[0-9.]+e)")
+#: orjson's escapes of a string that starts with byte 1 or 2 (a Go time the
+#: plan did not know of): the whole walk is needed then.
+_TIME_STARTS = (b'"\\u0001', b'"\\u0002')
+
+
+def _value_text(type_number: int, value: Any, known: bool, show_secrets: bool, raw: bytes) -> str:
+    """The JSON text of a record's Value, as ``_dumps(render_stored(...))``
+    (known types) or ``_dumps(plain(...))`` writes it; raises what the
+    fast path does not reproduce.
+
+    For a map of a known type, only the fields that change
+    are visited: secrets, the ``[]byte`` paths and, from Nomad's schema,
+    the time fields; orjson writes the rest. Whatever else the full walk
+    would change is a string that starts with byte 1 or 2 (orjson escapes
+    it, and that is looked for) or that is not UTF-8 (orjson refuses it);
+    either sends the value on through the walk and json's encoder."""
+    floats = b"\xca" in raw or b"\xcb" in raw
+    if orjson is None or not known or type(value) is not dict or (floats and _nonfinite(raw)):
+        return _dumps_compact(_fix_record(type_number, value, known, show_secrets))
+    if not show_secrets:
+        mask_secrets(value, type_number)
+    for steps in _byte_steps(type_number):
+        _b64_at(value, steps)
+    plan = _time_plan(type_number)
+    if plan is not None:
+        _fix_times(value, plan)
+    try:
+        out = orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError: a string that is not UTF-8, a key not a string, ...
+        pass
+    else:
+        if (b"\\u000" not in out or (_TIME_STARTS[0] not in out and _TIME_STARTS[1] not in out)) and not (
+            floats and RISKY_FLOAT.search(out)
+        ):
+            return out.decode()
+    _fix_dict(value)  # secrets, []byte fields and times are done: the rest
+    return _dumps_compact(value)
+
+
 def _decode_strict(raw: bytes) -> Any:
     """:func:`snaptool.values.decode` with string map keys only: any other
     key raises, so the fast path never meets one."""
@@ -219,7 +331,7 @@ def _line_fast(rec: Record, opts: BlockOptions) -> str | None:
     if opts.by_value and not opts.flt.value_ok(t, value):
         return None
     head, known = _line_format(t)
-    text = head % (index, offset, size, _dumps_compact(_fix_record(t, value, known, opts.show_secrets)))
+    text = head % (index, offset, size, _value_text(t, value, known, opts.show_secrets, raw))
     if not text.isascii():
         text.encode("utf-8")  # a map key that is not UTF-8: the reference path writes U+FFFD
     if known:
