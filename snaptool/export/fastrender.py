@@ -5,7 +5,11 @@ The reference path (:func:`render_stored`, :func:`render_document`, then
 Python, which made ``snaptool state`` ten times slower than decoding. Here a
 record is decoded once, the few strings that print differently (Go times,
 non-UTF-8 strings, ``[]byte`` fields, secrets) are replaced *in place*, and
-json's C encoder writes the rest.
+a C encoder writes the rest. For JSON lines of known types only the fields
+that Nomad's schema says may change are visited, and orjson writes the
+value; what would still print otherwise is looked for in its output (see
+:func:`_value_text`), and such a record goes through the whole walk and
+json's encoder instead.
 
 Whatever this path does not reproduce exactly (a map key that is not a
 string, msgpack bin or ext values, a key that is not UTF-8, ...) raises
