@@ -300,24 +300,29 @@ _UTF8_TIME = _go_time(0x0E1F2F3F4F, 0, 0)
 @example(4, {"ID": b"x", "Score": [1e-05, 2.5e16]}, False)
 @example(1, {"ID": b"x", "Score": [0.5, float("-inf")]}, False)
 @example(4, {"ID": b"x", "Meta": {"Other": _UTF8_TIME}, "TaskStates": {"web": {"StartedAt": _UTF8_TIME}}}, True)
-def test_fast_lines_of_record_shapes_equal_the_reference(type_number, value, show_secrets):
+def test_fast_blocks_of_record_shapes_equal_the_reference(type_number, value, show_secrets):
     rec = (0, type_number, 1, 10, msgpack.packb(value, use_bin_type=False, unicode_errors="surrogateescape"))
-    opts = BlockOptions(show_secrets=show_secrets)
-    try:
-        expected, error = [_line_reference(rec, opts)], None
-    except Exception as exc:  # noqa: BLE001 - compared below
-        expected, error = [], exc
-    got, got_error = render_lines([rec], opts)
-    assert got == expected
-    assert repr(got_error) == repr(error)
+    for document, indent in ((False, 2), (True, 2), (True, 3)):
+        opts = BlockOptions(document=document, show_secrets=show_secrets, indent=indent)
+        reference = _doc_reference if document else _line_reference
+        try:
+            expected, error = [x for x in [reference(rec, opts)] if x is not None], None
+        except Exception as exc:  # noqa: BLE001 - compared below
+            expected, error = [], exc
+        got, got_error = (render_entries if document else render_lines)([rec], opts)
+        assert got == expected
+        assert repr(got_error) == repr(error)
 
 
 @settings(max_examples=2000, deadline=None)
 @given(st.floats(allow_nan=False, allow_infinity=False) | st.floats(width=32, allow_nan=False, allow_infinity=False))
 def test_orjson_writes_a_float_as_json_does_or_the_fast_path_sees_it(f):
     # the fast path lets orjson write floats unless RISKY_FLOAT matches
-    got = orjson.dumps({"a": [f]})
-    assert got == json.dumps({"a": [f]}, separators=(",", ":")).encode() or RISKY_FLOAT.search(got)
+    value = {"a": [f], "b": f}
+    got = orjson.dumps(value)
+    assert got == json.dumps(value, separators=(",", ":")).encode() or RISKY_FLOAT.search(got)
+    got = orjson.dumps(value, option=orjson.OPT_INDENT_2)
+    assert got == json.dumps(value, indent=2).encode() or RISKY_FLOAT.search(got)
 
 
 @given(st.binary(max_size=40))

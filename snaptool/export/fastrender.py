@@ -235,7 +235,8 @@ _NONFINITE_PAIRS = (b"\xcb\x7f", b"\xcb\xff", b"\xca\x7f", b"\xca\xff")
 #: as 1e16); each such float in its output matches this (so do others, and
 #: text in strings: they only take the longer way). tests/test_export.py
 #: holds orjson to that.
-RISKY_FLOAT = re.compile(rb"[:,\[]-?(?:0\.0000|[0-9.]+e)")
+RISKY_FLOAT = re.compile(rb"[:,\[][ \n]*-?(?:0\.0000|[0-9.]+e)")
+_INDENT_2 = 0 if orjson is None else orjson.OPT_INDENT_2
 #: orjson's escapes of a string that starts with byte 1 or 2 (a Go time the
 #: plan did not know of): the whole walk is needed then.
 _TIME_STARTS = (b'"\\u0001', b'"\\u0002')
@@ -244,17 +245,29 @@ _TIME_STARTS = (b'"\\u0001', b'"\\u0002')
 def _value_text(type_number: int, value: Any, known: bool, show_secrets: bool, raw: bytes) -> str:
     """The JSON text of a record's Value, as ``_dumps(render_stored(...))``
     (known types) or ``_dumps(plain(...))`` writes it; raises what the
-    fast path does not reproduce.
+    fast path does not reproduce. Changes ``value``."""
+    floats = _orjson_prepared(type_number, value, known, show_secrets, raw)
+    if floats is None:
+        return _dumps_compact(_fix_record(type_number, value, known, show_secrets))
+    out = _orjson_text(value, floats, 0)
+    if out is not None:
+        return out.decode()
+    _fix_dict(value)  # secrets, []byte fields and times are done: the rest
+    return _dumps_compact(value)
 
-    For a map of a known type, only the fields that change
-    are visited: secrets, the ``[]byte`` paths and, from Nomad's schema,
-    the time fields; orjson writes the rest. Whatever else the full walk
-    would change is a string that starts with byte 1 or 2 (orjson escapes
-    it, and that is looked for) or that is not UTF-8 (orjson refuses it);
-    either sends the value on through the walk and json's encoder."""
+
+def _orjson_prepared(type_number: int, value: Any, known: bool, show_secrets: bool, raw: bytes) -> bool | None:
+    """Ready ``value`` for orjson: None when it cannot be (no orjson, not a
+    map of a known type, maybe a NaN or an infinity); else its secrets,
+    ``[]byte`` paths and (from Nomad's schema) time fields are fixed in
+    place, and the answer is whether ``raw`` may hold a float.
+
+    Whatever else the full walk would change is a string that starts with
+    byte 1 or 2 (orjson escapes it, and :func:`_orjson_text` looks for
+    that) or that is not UTF-8 (orjson refuses it)."""
     floats = b"\xca" in raw or b"\xcb" in raw
     if orjson is None or not known or type(value) is not dict or (floats and _nonfinite(raw)):
-        return _dumps_compact(_fix_record(type_number, value, known, show_secrets))
+        return None
     if not show_secrets:
         mask_secrets(value, type_number)
     for steps in _byte_steps(type_number):
@@ -262,17 +275,21 @@ def _value_text(type_number: int, value: Any, known: bool, show_secrets: bool, r
     plan = _time_plan(type_number)
     if plan is not None:
         _fix_times(value, plan)
+    return floats
+
+
+def _orjson_text(value: Any, floats: bool, option: int) -> bytes | None:
+    """orjson's text of a value :func:`_orjson_prepared` readied, or None
+    when it is not what json's encoder would write after the full walk."""
     try:
-        out = orjson.dumps(value)
+        out = orjson.dumps(value, option=option)
     except TypeError:  # orjson.JSONEncodeError: a string that is not UTF-8, a key not a string, ...
-        pass
-    else:
-        if (b"\\u000" not in out or (_TIME_STARTS[0] not in out and _TIME_STARTS[1] not in out)) and not (
-            floats and RISKY_FLOAT.search(out)
-        ):
-            return out.decode()
-    _fix_dict(value)  # secrets, []byte fields and times are done: the rest
-    return _dumps_compact(value)
+        return None
+    if b"\\u000" in out and (_TIME_STARTS[0] in out or _TIME_STARTS[1] in out):
+        return None
+    if floats and RISKY_FLOAT.search(out):
+        return None
+    return out
 
 
 def _decode_strict(raw: bytes) -> Any:
@@ -421,6 +438,17 @@ def _doc_fast(rec: Record, opts: BlockOptions) -> tuple[str, bytes] | None:
     if opts.by_value and not opts.flt.value_ok(t, value):
         return None
     known = by_number(t) is not None
+    if opts.indent == 2:  # orjson indents by two spaces only
+        floats = _orjson_prepared(t, value, known, opts.show_secrets, raw)
+        if floats is not None:
+            shaped = document_shape(t, value, nested_rules=any(key in raw for key in NESTED_RULE_KEYS))
+            table = table_of(t)
+            if not _keeps_table(table, opts):
+                return None
+            out = _orjson_text(_entry(rec, shaped, table), floats, _INDENT_2)
+            if out is not None:
+                return table, _spooled(out.decode().replace("\n", "\n    "), opts)
+            value = _decode_strict(raw)  # again, for the long way
     shown = _fix_record(t, value, known, opts.show_secrets)
     if known:
         shown = document_shape(t, shown, nested_rules=any(key in raw for key in NESTED_RULE_KEYS))
