@@ -285,14 +285,11 @@ def test_msgpack_extension_values_are_shown_not_fatal(tmp_path) -> None:
     import msgpack
 
     from snaptool.export import export_lines
-    from snaptool.stream.writer import archive_bytes
 
     state = b"\x80" + b"\x01" + msgpack.packb(
         {"ID": "x", "A": msgpack.ExtType(5, b"xx"), "L": [msgpack.Timestamp(1, 2)]}
     )
-    meta = json.dumps({"Version": 1, "ID": "1-2-3", "Index": 2, "Term": 1, "Size": len(state)}).encode()
-    path = tmp_path / "ext.snap"
-    path.write_bytes(archive_bytes(meta, state))
+    path = _one_state_archive(tmp_path / "ext.snap", state)
     out = io.StringIO()
     export_lines(path, out)
     value = json.loads(out.getvalue())["Value"]
@@ -306,13 +303,10 @@ def test_a_map_key_that_is_not_utf8_prints_as_go_json_would(tmp_path) -> None:
     import io
 
     from snaptool.export import export_document, export_lines
-    from snaptool.stream.writer import archive_bytes
 
     value = b"\x83\xa2ID\xa1x\xa1\xc1\xa1v\xa1k\xa2\xc1z"  # {"ID": "x", b"\xc1": "v", "k": b"\xc1z"}
     state = b"\x80\x01" + value
-    meta = json.dumps({"Version": 1, "ID": "1-2-3", "Index": 2, "Term": 1, "Size": len(state)}).encode()
-    path = tmp_path / "key.snap"
-    path.write_bytes(archive_bytes(meta, state))
+    path = _one_state_archive(tmp_path / "key.snap", state)
     lines = io.StringIO()
     export_lines(path, lines)
     shown = json.loads(lines.getvalue())["Value"]
@@ -332,13 +326,10 @@ def test_nan_and_infinities_print_as_strings(tmp_path) -> None:
     import msgpack
 
     from snaptool.export import export_document, export_lines
-    from snaptool.stream.writer import archive_bytes
 
     value = msgpack.packb({"ID": "x", "A": float("nan"), "B": [float("inf"), -float("inf"), 1.5]})
     state = b"\x80\x01" + value
-    meta = json.dumps({"Version": 1, "ID": "1-2-3", "Index": 2, "Term": 1, "Size": len(state)}).encode()
-    path = tmp_path / "nan.snap"
-    path.write_bytes(archive_bytes(meta, state))
+    path = _one_state_archive(tmp_path / "nan.snap", state)
     lines = io.StringIO()
     export_lines(path, lines)
     shown = json.loads(lines.getvalue(), parse_constant=lambda c: pytest.fail(f"{c} in the output"))["Value"]
@@ -347,3 +338,10 @@ def test_nan_and_infinities_print_as_strings(tmp_path) -> None:
     export_document(path, doc)
     job = json.loads(doc.getvalue(), parse_constant=lambda c: pytest.fail(f"{c} in the output"))["Jobs"][0]
     assert job["A"] == "NaN" and job["B"] == ["+Inf", "-Inf", 1.5]
+
+
+def _one_state_archive(path, state: bytes):
+    """An archive of ``state`` (a state.bin) with the smallest meta.json."""
+    meta = json.dumps({"Version": 1, "ID": "1-2-3", "Index": 2, "Term": 1, "Size": len(state)}).encode()
+    path.write_bytes(archive_bytes(meta, state))
+    return path

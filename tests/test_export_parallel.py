@@ -261,15 +261,20 @@ def _pack(value) -> bytes:
 def test_fast_blocks_equal_the_reference(type_number, value, show_secrets):
     rec = (0, type_number, 1, 10, _pack(value))
     for document in (False, True):
-        opts = BlockOptions(document=document, show_secrets=show_secrets)
-        reference = _doc_reference if document else _line_reference
-        try:
-            expected, error = [x for x in [reference(rec, opts)] if x is not None], None
-        except Exception as exc:  # noqa: BLE001 - compared below
-            expected, error = [], exc
-        got, got_error = (render_entries if document else render_lines)([rec], opts)
-        assert got == expected
-        assert repr(got_error) == repr(error)
+        _assert_fast_is_reference(rec, BlockOptions(document=document, show_secrets=show_secrets))
+
+
+def _assert_fast_is_reference(rec, opts: BlockOptions) -> None:
+    """A block of one record renders as the reference path renders it, or
+    fails with the same error."""
+    reference = _doc_reference if opts.document else _line_reference
+    try:
+        expected, error = [x for x in [reference(rec, opts)] if x is not None], None
+    except Exception as exc:  # noqa: BLE001 - compared below
+        expected, error = [], exc
+    got, got_error = (render_entries if opts.document else render_lines)([rec], opts)
+    assert got == expected
+    assert repr(got_error) == repr(error)
 
 
 #: Records shaped as Nomad writes them, times where the schema has them
@@ -303,15 +308,7 @@ _UTF8_TIME = _go_time(0x0E1F2F3F4F, 0, 0)
 def test_fast_blocks_of_record_shapes_equal_the_reference(type_number, value, show_secrets):
     rec = (0, type_number, 1, 10, msgpack.packb(value, use_bin_type=False, unicode_errors="surrogateescape"))
     for document, indent in ((False, 2), (True, 2), (True, 3)):
-        opts = BlockOptions(document=document, show_secrets=show_secrets, indent=indent)
-        reference = _doc_reference if document else _line_reference
-        try:
-            expected, error = [x for x in [reference(rec, opts)] if x is not None], None
-        except Exception as exc:  # noqa: BLE001 - compared below
-            expected, error = [], exc
-        got, got_error = (render_entries if document else render_lines)([rec], opts)
-        assert got == expected
-        assert repr(got_error) == repr(error)
+        _assert_fast_is_reference(rec, BlockOptions(document=document, show_secrets=show_secrets, indent=indent))
 
 
 @settings(max_examples=2000, deadline=None)
