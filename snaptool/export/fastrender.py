@@ -224,17 +224,19 @@ def _time_text(s: str) -> str:
 _NONFINITE = re.compile(rb"\xcb[\x7f\xff][\xf0-\xff]|\xca[\x7f\xff][\x80-\xff]")
 
 
+_NONFINITE_PAIRS = (b"\xcb\x7f", b"\xcb\xff", b"\xca\x7f", b"\xca\xff")
+
+
 def _nonfinite(raw: bytes) -> bool:
     """Whether ``raw`` may hold a NaN or an infinity (searched only where
     a marker and a byte of all-ones exponent bits meet)."""
     return any(pair in raw for pair in _NONFINITE_PAIRS) and _NONFINITE.search(raw) is not None
 
 
-_NONFINITE_PAIRS = (b"\xcb\x7f", b"\xcb\xff", b"\xca\x7f", b"\xca\xff")
 #: orjson writes some floats unlike Python's repr (1e-05 as 0.00001, 1e+16
 #: as 1e16); each such float in its output matches this (so do others, and
-#: text in strings: they only take the longer way). tests/test_export.py
-#: holds orjson to that.
+#: text in strings: they only take the longer way).
+#: tests/test_export_parallel.py holds orjson to that.
 RISKY_FLOAT = re.compile(rb"[:,\[][ \n]*-?(?:0\.0000|[0-9.]+e)")
 _INDENT_2 = 0 if orjson is None else orjson.OPT_INDENT_2
 #: orjson's escapes of a string that starts with byte 1 or 2 (a Go time the
