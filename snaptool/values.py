@@ -67,7 +67,10 @@ def _pairs(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
 def _key_text(key: Any) -> str:
     import json
 
-    return json.dumps(key, separators=(",", ":"), sort_keys=True, default=repr, ensure_ascii=False)
+    try:
+        return json.dumps(key, separators=(",", ":"), sort_keys=True, default=repr, ensure_ascii=False)
+    except TypeError:  # keys of mixed types cannot be sorted: as written
+        return json.dumps(key, separators=(",", ":"), default=repr, ensure_ascii=False)
 
 
 def raw_bytes(s: str) -> bytes:

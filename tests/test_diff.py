@@ -458,3 +458,43 @@ def test_keyless_and_singleton_records(base: tuple[bytes, list[Record]], workdir
     cluster = got[("ClusterMetadata", "")]
     assert cluster.key == {} and [c.path for c in cluster.changes] == ["ClusterID"]
     assert "~ ClusterMetadata\n" in cli(a, b).stdout
+
+
+def test_a_map_used_as_a_map_key_is_compared_not_a_crash(tmp_path):
+    # found by the fresh tester: diff stopped with "internal error: TypeError"
+    def snap(name: str, value: bytes) -> Path:
+        from snaptool.stream.writer import archive_bytes
+
+        state = b"\x80\x01" + value
+        meta = json.dumps({"Version": 1, "ID": "1-2-3", "Index": 2, "Term": 1, "Size": len(state)}).encode()
+        path = tmp_path / name
+        path.write_bytes(archive_bytes(meta, state))
+        return path
+
+    # {"ID": "a", "Meta": {{"k": "x"}: v}}, written by hand (Python cannot hash the key)
+    def job(v: bytes) -> bytes:
+        return b"\x82\xa2ID\xa1a\xa4Meta\x81\x81\xa1k\xa1x\xa2" + v
+
+    old, new = snap("old.snap", job(b"v1")), snap("new.snap", job(b"v2"))
+    result = runner.invoke(app, ["diff", "--json", str(old), str(new)])
+    assert result.exit_code == 1, result.output
+
+    def changes(node):
+        if isinstance(node, dict):
+            if node.get("old") == "v1" and node.get("new") == "v2":
+                yield node
+            for v in node.values():
+                yield from changes(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from changes(v)
+
+    assert len(list(changes(json.loads(result.output)))) == 1
+
+
+def test_a_map_key_of_keys_of_mixed_types_decodes():
+    # {"ID": "a", "Meta": {{1: 1, "a": 2}: "v"}} (fresh tester: sorting its keys failed)
+    raw = bytes.fromhex("82a2494da161a44d65746181820101a16102a176")
+    value = decode(raw)
+    assert list(value["Meta"].values()) == ["v"]
+    assert json.loads(next(iter(value["Meta"]))) == {"1": 1, "a": 2}
