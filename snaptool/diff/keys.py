@@ -13,7 +13,7 @@ from typing import Any
 import msgpack
 
 from ..errors import UsageError
-from ..format.records import REGISTRY, by_number, record_name
+from ..format.records import REGISTRY, by_number
 from .fields import render
 
 #: Secret fields beyond the registry's, by type name (kept here too so that a

@@ -40,7 +40,7 @@ except ImportError:  # pragma: no cover - a dependency on CPython
 
 from ..format.records import by_number, record_name
 from ..schema import TIME, load_schema
-from ..values import ESCAPE_ERRORS, decode, go_time_bytes
+from ..values import ESCAPE_ERRORS, decode
 from .pretty import indented
 from .rendering import (
     _BYTE_KEYS,
@@ -186,7 +186,7 @@ def _fix_times(obj: Any, plan: Any) -> None:
                 if key in obj:
                     if sub is TIME:
                         if type(obj[key]) is str:
-                            obj[key] = _time_text(obj[key])
+                            obj[key] = _plain_fast(obj[key])
                     else:
                         _fix_times(obj[key], sub)
         return
@@ -200,22 +200,10 @@ def _fix_times(obj: Any, plan: Any) -> None:
     if sub is TIME:
         for key, item in pairs:
             if type(item) is str:
-                obj[key] = _time_text(item)
+                obj[key] = _plain_fast(item)
     else:
         for _key, item in pairs:
             _fix_times(item, sub)
-
-
-def _time_text(s: str) -> str:
-    """:func:`_plain_fast` of a str, the Go time first."""
-    if s and len(s) <= 16 and s[0] in "\x01\x02":
-        try:
-            text = go_time_bytes(s.encode("utf-8", "surrogateescape"))
-        except UnicodeEncodeError:  # a character that was never a byte
-            text = None
-        if text is not None:
-            return text
-    return _plain_fast(s)
 
 
 #: A msgpack float is byte 0xca or 0xcb and its bytes. One that is NaN or
@@ -227,7 +215,7 @@ _NONFINITE = re.compile(rb"\xcb[\x7f\xff][\xf0-\xff]|\xca[\x7f\xff][\x80-\xff]")
 _NONFINITE_PAIRS = (b"\xcb\x7f", b"\xcb\xff", b"\xca\x7f", b"\xca\xff")
 
 
-def _nonfinite(raw: bytes) -> bool:
+def _may_be_nonfinite(raw: bytes) -> bool:
     """Whether ``raw`` may hold a NaN or an infinity (searched only where
     a marker and a byte of all-ones exponent bits meet)."""
     return any(pair in raw for pair in _NONFINITE_PAIRS) and _NONFINITE.search(raw) is not None
@@ -268,7 +256,7 @@ def _orjson_prepared(type_number: int, value: Any, known: bool, show_secrets: bo
     byte 1 or 2 (orjson escapes it, and :func:`_orjson_text` looks for
     that) or that is not UTF-8 (orjson refuses it)."""
     floats = b"\xca" in raw or b"\xcb" in raw
-    if orjson is None or not known or type(value) is not dict or (floats and _nonfinite(raw)):
+    if orjson is None or not known or type(value) is not dict or (floats and _may_be_nonfinite(raw)):
         return None
     if not show_secrets:
         mask_secrets(value, type_number)
