@@ -127,12 +127,18 @@ def rfc3339_nano(secs: int, nanos: int, zone_secs: int | None) -> str:
     trailing zeros of the fraction cut, ``Z`` for a zero offset."""
     zone = zone_secs or 0
     days, rest = divmod(secs + zone, 86400)
+    hours, rest = divmod(rest, 3600)
     if 0 <= days <= _LAST_DAY:
-        hours, rest = divmod(rest, 3600)
         text = "%s%02d:%02d:%02d" % (_day_text(days), hours, rest // 60, rest % 60)
-    else:  # out of datetime's range: raises as it always did
-        local = _EPOCH_YEAR1 + timedelta(seconds=secs + zone)
-        text = f"{local.year:04d}" + local.strftime("-%m-%dT%H:%M:%S")
+    else:
+        # Year 0 or 10000 once the zone is applied, outside datetime's range:
+        # 400 Gregorian years later (or earlier) the calendar is the same.
+        # Go's encoding/json refuses year 10000 ("year outside of range
+        # [0,9999]"); this is the text its Format(RFC3339Nano) writes.
+        cycle = 146097 if days < 0 else -146097
+        day = date.fromordinal(days + 1 + cycle)
+        year = day.year - (400 if days < 0 else -400)
+        text = "%04d-%02d-%02dT%02d:%02d:%02d" % (year, day.month, day.day, hours, rest // 60, rest % 60)
     if nanos:
         text += "." + f"{nanos:09d}".rstrip("0")
     if zone == 0:

@@ -335,3 +335,25 @@ def test_go_time_text_against_datetime(secs, nanos):
     if nanos:
         text += "." + f"{nanos:09d}".rstrip("0")
     assert go_time_bytes(_go_time(secs, nanos, -1)) == text + "Z"
+
+
+@pytest.mark.parametrize(
+    ("secs", "nanos", "offset", "expected"),
+    [
+        # Go 1.26's time.Time.UnmarshalBinary then Format(time.RFC3339Nano) of
+        # the same bytes (encoding/json prints the first, refuses the others)
+        (0, 0, -60, "0000-12-31T23:00:00-01:00"),
+        (0, 5, -1440, "0000-12-31T00:00:00.000000005-24:00"),
+        (315537897599, 0, 60, "10000-01-01T00:59:59+01:00"),
+        (315537897599, 120, 1440, "10000-01-01T23:59:59.00000012+24:00"),
+    ],
+)
+def test_a_zone_that_moves_a_time_out_of_years_1_to_9999_prints_as_go_formats_it(secs, nanos, offset, expected):
+    # found by the fresh tester: state stopped with an internal OverflowError
+    assert go_time_bytes(_go_time(secs, nanos, offset)) == expected
+    rec = (0, 4, 1, 10, _pack({"ID": b"x", "TaskStates": {b"web": {b"StartedAt": _go_time(secs, nanos, offset)}}}))
+    lines, error = render_lines([rec], BlockOptions())
+    assert error is None
+    assert json.loads(lines[0])["Value"]["TaskStates"]["web"]["StartedAt"] == expected
+    _assert_fast_is_reference(rec, BlockOptions())
+    _assert_fast_is_reference(rec, BlockOptions(document=True))
