@@ -90,10 +90,18 @@ def _fail(exc: BaseException, json_out: bool = False) -> NoReturn:
         # a file the command could not open or write: the user's to fix
         where = exc.filename or ""
         _error_line(f"{where + ': ' if where else ''}{exc.strerror or exc}", 2, json_out)
+    if isinstance(exc, UnicodeEncodeError) and exc.encoding.replace("_", "-").lower() not in ("utf-8", "utf8"):
+        # the output stream's own encoding (PYTHONIOENCODING, a locale) cannot hold the text
+        _error_line(
+            f"the output's encoding ({exc.encoding}) cannot hold {exc.object[exc.start:exc.end]!r}: "
+            "snaptool writes JSON as UTF-8 (set PYTHONIOENCODING=utf-8)",
+            2,
+            json_out,
+        )
     if _state["debug"]:
         raise exc
     _error_line(
-        f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)",
+        f"internal error: {type(exc).__name__}: {exc} (run `snaptool --debug COMMAND ...` for a traceback)",
         2,
         json_out,
     )

@@ -345,3 +345,20 @@ def _one_state_archive(path, state: bytes):
     meta = json.dumps({"Version": 1, "ID": "1-2-3", "Index": 2, "Term": 1, "Size": len(state)}).encode()
     path.write_bytes(archive_bytes(meta, state))
     return path
+
+
+def test_output_that_cannot_encode_the_text_is_one_clear_line(tmp_path) -> None:
+    # found by the fresh tester: an internal UnicodeEncodeError
+    import os
+    import subprocess
+    import sys
+
+    import msgpack
+
+    path = _one_state_archive(tmp_path / "u.snap", b"\x80\x01" + msgpack.packb({"ID": "caf\u00e9"}))
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run([sys.executable, "-m", "snaptool", "state", str(path)], capture_output=True, env=env, check=False)
+    assert done.returncode == 2
+    (line,) = done.stderr.decode("utf-8", "replace").strip().splitlines()
+    assert line.startswith("snaptool: the output's encoding (ascii) cannot hold ")
+    assert line.endswith("snaptool writes JSON as UTF-8 (set PYTHONIOENCODING=utf-8)")
