@@ -105,9 +105,10 @@ def go_time_parts(data: bytes) -> tuple[int, int, int] | None:
         return None
     if not 0 <= secs < 315537897600:  # year 1 to year 9999
         return None
-    if offset == -1:
+    zone = offset * 60 + (data[15] if n == 16 else 0)
+    if zone == -60:  # -1 minute is UTC, as Go's UnmarshalBinary checks it: seconds added first
         return secs, nanos, None
-    return secs, nanos, offset * 60 + (data[15] if n == 16 else 0)
+    return secs, nanos, zone
 
 
 #: Days from year 1 to the end of year 9999 (``date.max.toordinal()``).
@@ -143,8 +144,10 @@ def rfc3339_nano(secs: int, nanos: int, zone_secs: int | None) -> str:
         text += "." + f"{nanos:09d}".rstrip("0")
     if zone == 0:
         return text + "Z"
-    sign = "+" if zone > 0 else "-"
+    # Go's Format: whole minutes, truncated toward zero, signed by the
+    # minutes (an offset of -30 seconds is "+00:00")
     minutes = abs(zone) // 60
+    sign = "-" if zone < 0 and minutes else "+"
     return f"{text}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 

@@ -357,3 +357,21 @@ def test_a_zone_that_moves_a_time_out_of_years_1_to_9999_prints_as_go_formats_it
     assert json.loads(lines[0])["Value"]["TaskStates"]["web"]["StartedAt"] == expected
     _assert_fast_is_reference(rec, BlockOptions())
     _assert_fast_is_reference(rec, BlockOptions(document=True))
+
+
+@pytest.mark.parametrize(
+    ("offset", "extra", "expected"),
+    [
+        # version-2 times (16 bytes) at seconds 63850000000: Go 1.26's
+        # UnmarshalBinary then Format(time.RFC3339Nano), also what encoding/json writes
+        (-1, 30, "2024-04-29T15:06:10+00:00"),  # -1 minute + 30 s is not UTC
+        (-1, 0, "2024-04-29T15:06:40Z"),
+        (0, 30, "2024-04-29T15:07:10+00:00"),
+        (-60, 30, "2024-04-29T14:07:10-00:59"),
+        (60, 59, "2024-04-29T16:07:39+01:00"),
+        (-1, 255, "2024-04-29T15:09:55+00:03"),
+    ],
+)
+def test_version_2_times_print_as_go_formats_them(offset, extra, expected):
+    data = b"\x02" + struct.pack(">qih", 63850000000, 0, offset) + bytes([extra])
+    assert go_time_bytes(data) == expected
