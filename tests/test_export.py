@@ -362,3 +362,18 @@ def test_output_that_cannot_encode_the_text_is_one_clear_line(tmp_path) -> None:
     (line,) = done.stderr.decode("utf-8", "replace").strip().splitlines()
     assert line.startswith("snaptool: the output's encoding (ascii) cannot hold ")
     assert line.endswith("snaptool writes JSON as UTF-8 (set PYTHONIOENCODING=utf-8)")
+
+
+@pytest.mark.parametrize("document", [False, True], ids=["lines", "document"])
+def test_a_value_nested_too_deep_to_print_is_one_clear_line(tmp_path, document) -> None:
+    # found by the fresh tester: --document stopped with an internal RecursionError
+    import msgpack
+
+    value: object = "x"
+    for _ in range(1000):  # msgpack decodes it (limit 1024); no printer recurses that deep
+        value = {"k": value}
+    path = _one_state_archive(tmp_path / "deep.snap", b"\x80\x01" + msgpack.packb({"ID": "a", "Meta": value}))
+    result = CliRunner().invoke(app, ["state", *(["--document"] if document else []), str(path)])
+    assert result.exit_code == 2
+    assert "state.bin: record 0 (type 1, offset 1) is nested too deeply to print as JSON" in result.output
+    assert "internal error" not in result.output

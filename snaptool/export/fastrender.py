@@ -38,6 +38,7 @@ try:  # a compiled JSON writer; without it (PyPy, say) json's C encoder
 except ImportError:  # pragma: no cover - a dependency on CPython
     orjson = None
 
+from ..errors import SnaptoolError
 from ..format.records import by_number, record_name
 from ..schema import TIME, load_schema
 from ..values import ESCAPE_ERRORS, decode
@@ -363,6 +364,11 @@ def _render_all(
     for rec in records:
         try:
             item = _attempt(fast, reference, rec, opts)
+        except RecursionError:  # msgpack decodes up to 1024 levels; Python's printers recurse less deep
+            index, t, offset = rec[:3]
+            return out, SnaptoolError(
+                f"record {index} (type {t}, offset {offset}) is nested too deeply to print as JSON", where="state.bin"
+            )
         except Exception as exc:  # noqa: BLE001 - raised by the caller, in order
             return out, exc
         if item is not None:
