@@ -1,7 +1,8 @@
-"""The two-process reader (snaptool/stream/split.py) learns exactly what one
-process learns: the same findings in the same order, the same hashes, entries
-and record statistics, and the same record events, on every fixture, every
-shared case and a sample of the conformance mutations."""
+"""The two-core readers (a reader thread, snaptool/stream/threaded.py, and a
+forked reader, snaptool/stream/split.py) learn exactly what one thread
+learns: the same findings in the same order, the same hashes, entries and
+record statistics, and the same record events, on every fixture, every shared
+case and a sample of the conformance mutations."""
 
 from __future__ import annotations
 
@@ -33,14 +34,22 @@ def _facts(result: reader.ArchiveScan) -> dict[str, object]:
     return facts
 
 
+#: The ways to read on two cores.
+TWO_CORES = ("thread", "fork")
+
+
 def _both(path: Path, **kw: object) -> tuple[dict[str, object], dict[str, object]]:
+    """What one thread learns, and what both two-core readers learn (they
+    must agree with each other first)."""
     one = scan(path, split=False, **kw)  # type: ignore[arg-type]
-    two = scan(path, split=True, **kw)  # type: ignore[arg-type]
-    return _facts(one), _facts(two)
+    thread = _facts(scan(path, split="thread", **kw))  # type: ignore[arg-type]
+    fork = _facts(scan(path, split="fork", **kw))  # type: ignore[arg-type]
+    assert thread == fork
+    return _facts(one), thread
 
 
 @pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.name)
-def test_two_processes_learn_what_one_learns(path: Path) -> None:
+def test_two_cores_learn_what_one_learns(path: Path) -> None:
     one, two = _both(path)
     assert one == two
     assert one["findings"] is not None
@@ -48,11 +57,11 @@ def test_two_processes_learn_what_one_learns(path: Path) -> None:
 
 def test_record_events_are_the_same(tmp_path: Path) -> None:
     path = FIXTURES / "synthetic" / "ok-canonical.snap"
-    seen: dict[bool, list[object]] = {False: [], True: []}
-    for split in (False, True):
-        scan(path, split=split, on_record=seen[split].append, keep_raw=True)
+    seen: dict[object, list[object]] = {False: [], "thread": [], "fork": []}
+    for split in seen:
+        scan(path, split=split, on_record=seen[split].append, keep_raw=True)  # type: ignore[arg-type]
     assert seen[False], "the fixture has records"
-    assert seen[False] == seen[True]
+    assert seen[False] == seen["thread"] == seen["fork"]
 
 
 def test_a_sample_of_conformance_mutations(tmp_path: Path) -> None:
@@ -73,8 +82,13 @@ def test_a_sample_of_conformance_mutations(tmp_path: Path) -> None:
     assert checked > 100
 
 
-def test_callback_error_reaches_the_caller_and_the_child_is_reaped() -> None:
+@pytest.mark.parametrize("split", TWO_CORES)
+def test_callback_error_reaches_the_caller_and_the_reader_is_gone(split: str) -> None:
+    import threading
+
     path = FIXTURES / "synthetic" / "ok-canonical.snap"
+    threads = threading.active_count()
+    interval = sys.getswitchinterval()
 
     class Stop(Exception):
         pass
@@ -83,12 +97,39 @@ def test_callback_error_reaches_the_caller_and_the_child_is_reaped() -> None:
         raise Stop("from the callback")
 
     with pytest.raises(Stop):
-        scan(path, split=True, on_record=fail)
+        scan(path, split=split, on_record=fail)
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # no child left behind
+    assert threading.active_count() == threads  # no reader thread left behind
+    assert sys.getswitchinterval() == interval
 
 
-def test_read_error_in_the_child_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_reader_thread_blocked_on_a_full_queue_ends_with_the_scan(tmp_path: Path) -> None:
+    """The callback fails at the first record of a 24 MiB state.bin: the
+    reader thread, which has many chunks still to hand over, stops too."""
+    import threading
+    import time
+
+    from snaptool.stream.writer import archive_bytes
+
+    state = b"\x80" + (b"\x01\x81\xa1a\xa3xyz" * (3 << 20))
+    meta = b'{"Version":1,"ID":"2-9-1","Index":9,"Term":2,"Size":%d}' % len(state)
+    path = tmp_path / "big.snap"
+    path.write_bytes(archive_bytes(meta, state))
+    threads = threading.active_count()
+
+    def fail(event: object) -> None:
+        raise KeyError("stop here")
+
+    started = time.monotonic()
+    with pytest.raises(KeyError):
+        scan(path, split="thread", on_record=fail)
+    assert threading.active_count() == threads
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("split", TWO_CORES)
+def test_read_error_in_the_reader_is_an_input_error(split: str, monkeypatch: pytest.MonkeyPatch) -> None:
     path = FIXTURES / "synthetic" / "ok-canonical.snap"
 
     def broken(f: object, report: object):  # the child inherits this patch
@@ -97,7 +138,7 @@ def test_read_error_in_the_child_is_an_input_error(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(reader, "inflate", broken)
     with pytest.raises(InputError, match="read failed: Input/output error"):
-        scan(path, split=True)
+        scan(path, split=split)
 
 
 def test_a_child_that_dies_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,21 +150,21 @@ def test_a_child_that_dies_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(reader, "inflate", die)
     with pytest.raises(SnaptoolError, match="reader process ended without a result"):
-        scan(path, split=True)
+        scan(path, split="fork")
 
 
 @pytest.mark.parametrize("name", ["ok-canonical.snap"])
 def test_cli_on_standard_input_prints_the_same(name: str) -> None:
     path = FIXTURES / "synthetic" / name
     out = {}
-    for mode in ("0", "1"):
+    for mode in ("0", "1", "fork"):
         with open(path, "rb") as f:
             out[mode] = subprocess.run(
                 [sys.executable, "-m", "snaptool", "inspect", "--json", "-"],
                 stdin=f, capture_output=True, env={**os.environ, "SNAPTOOL_SPLIT": mode}, check=False,
             )
-    assert out["0"].returncode == out["1"].returncode == 0
-    assert out["0"].stdout == out["1"].stdout
+    assert out["0"].returncode == out["1"].returncode == out["fork"].returncode == 0
+    assert out["0"].stdout == out["1"].stdout == out["fork"].stdout
     assert b'"Records"' in out["0"].stdout or b'"Stats"' in out["0"].stdout
 
 
@@ -143,6 +184,17 @@ def test_split_is_chosen_by_size_and_environment(monkeypatch: pytest.MonkeyPatch
     assert split.wanted(None, split.MIN_SIZE) is True
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert split.wanted(None, split.MIN_SIZE) is False  # one core: nothing to gain
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert split.choose(None, 1 << 30) == "thread"  # the faster of the two, by default
+    assert split.choose(True, 10) == "thread"
+    assert split.choose("fork", 10) == "fork"
+    assert split.choose("one", 1 << 30) == "one"
+    for env, mode in (("0", "one"), ("1", "thread"), ("thread", "thread"), ("fork", "fork"), ("FORK", "fork")):
+        monkeypatch.setenv("SNAPTOOL_SPLIT", env)
+        assert split.choose(None, 10) == mode, env
+    monkeypatch.setenv("SNAPTOOL_SPLIT", "sideways")  # not a mode: the default choice
+    assert split.choose(None, 10) == "one"
+    assert split.choose(None, split.MIN_SIZE) == "thread"
 
 
 def test_state_past_meta_size_is_counted_not_sent(tmp_path: Path) -> None:
@@ -224,9 +276,9 @@ def test_a_bug_in_the_child_is_raised_as_itself(monkeypatch: pytest.MonkeyPatch)
         yield b""  # pragma: no cover
 
     monkeypatch.setattr(reader, "inflate", broken)
-    for split in (False, True):
+    for split in (False, "thread", "fork"):
         with pytest.raises(ValueError, match="--5"):
-            scan(path, split=split)
+            scan(path, split=split)  # type: ignore[arg-type]
 
 
 def test_diff_cannot_read_standard_input_twice() -> None:

@@ -276,6 +276,66 @@ def test_skipped_records_are_walked_but_not_handed_out(records, skip, cuts) -> N
             assert ev.ordinal == sum(1 for e in got[b""] if e.type == ev.type and e.index < ev.index)
 
 
+def _blocks_and_events(data: bytes, cuts: list[int], block_bytes: int) -> tuple[object, ...]:
+    """Walk ``data`` (fed in pieces at ``cuts``) once handing out blocks and
+    once handing out every record; return the blocks' records framed again,
+    the events, and what each walk learned."""
+    from snaptool.export.fastrender import records_of
+    from snaptool.stream.statewalk import StateWalker
+
+    bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
+    learned = []
+    blocks: list[object] = []
+    events: list[object] = []
+    for kw in ({"on_block": blocks.append, "block_bytes": block_bytes}, {"on_record": events.append, "keep_raw": True}):
+        found: list[object] = []
+        w = StateWalker(found.append, max_record_size=1 << 16, **kw)  # type: ignore[arg-type]
+        for a, b in zip(bounds, bounds[1:]):
+            w.feed(data[a:b])
+        stats = w.close()
+        learned.append((stats.records, stats.complete, stats.pending, stats.length,
+                        {t: (v.count, v.sum, v.first_index, v.first_offset) for t, v in stats.types.items()},
+                        [(f.code, f.message, f.offset, f.record) for f in found]))
+    framed = [rec for block in blocks for rec in records_of(block)]  # type: ignore[arg-type]
+    handed = [(ev.index, ev.type, ev.offset, ev.size, ev.raw) for ev in events]  # type: ignore[attr-defined]
+    return framed, handed, learned[0], learned[1], blocks
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records=st.lists(_RECORD, max_size=30), cuts=st.lists(st.integers(0, 1 << 16), max_size=6),
+       tail=st.binary(max_size=8), header=st.sampled_from([b"\x80", b"\xc0", b"\x81\xa1a\x01", b"\x05"]),
+       block_bytes=st.sampled_from([1, 7, 64, 1 << 20]))
+def test_blocks_hold_exactly_the_records_handed_out_one_by_one(records, cuts, tail, header, block_bytes) -> None:
+    """state's blocks: the same records (index, type, offset, size, bytes) as
+    the per-record callback, whatever the feeds and the block size, up to a
+    record cut short or undecodable; and the same walk."""
+    import msgpack
+
+    data = header + b"".join(bytes([t]) + msgpack.packb(v, use_bin_type=False) for t, v in records) + tail
+    framed, handed, with_blocks, one_by_one, blocks = _blocks_and_events(data, cuts, block_bytes)
+    assert framed == handed
+    assert with_blocks == one_by_one
+    for block in blocks:
+        assert block.data  # type: ignore[attr-defined]
+        assert data[block.offset : block.offset + len(block.data)] == block.data  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x80\x01\x81\xa1a\x01\x01\x80\x02\x93\x01\x02\x03\x01\xc0",
+        b"\x80\x01\x81\xa1a\x02\x80\x03\x81\xa1a",  # the last record cut inside its value
+        b"\x80\x01\x80\x02\xc1\x01\x80",  # 0xc1 (never used) in record 1: record 0 still goes out
+        b"\x80\xff\x80\x80\x80",  # type bytes of 0x80 and more stay type bytes
+    ],
+)
+def test_blocks_examples(data: bytes) -> None:
+    for cuts in ([3, 5], [], [1, 2, 3, 4, 5, 6, 7]):
+        framed, handed, with_blocks, one_by_one, _ = _blocks_and_events(data, cuts, 2)
+        assert framed == handed and framed
+        assert with_blocks == one_by_one
+
+
 @pytest.mark.parametrize(
     ("text", "value"),
     [("5", 5), ("+5", 5), ("-0", 0), ("007", 7), ("--5", None), ("+-5", None), ("\u00b2", None),

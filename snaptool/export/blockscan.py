@@ -16,8 +16,8 @@ from typing import IO, Any, Protocol
 
 from ..errors import UsageError
 from ..stream.reader import ArchiveScan, scan
-from ..stream.statewalk import RecordEvent
-from .fastrender import BlockOptions, Record, render_entries, render_lines
+from ..stream.statewalk import Block, RecordEvent
+from .fastrender import BlockOptions, Record, records_of, render_entries, render_lines
 from .parallel import WorkerPool
 from .spool import Spools
 
@@ -77,7 +77,7 @@ class Sink(Protocol):
     block's earlier records are out), ``finish`` for the per-block reports,
     ``abort`` on an interruption."""
 
-    def put(self, records: list[Record]) -> None: ...
+    def put(self, records: list[Record] | Block) -> None: ...
 
     def finish(self) -> list[Any]: ...
 
@@ -92,7 +92,7 @@ class InProcess:
         self.reports: list[Any] = []
         self.failed = False
 
-    def put(self, records: list[Record]) -> None:
+    def put(self, records: list[Record] | Block) -> None:
         if self.failed:
             return
         try:
@@ -101,7 +101,9 @@ class InProcess:
             self.failed = True
             raise
 
-    def _one(self, records: list[Record]) -> None:
+    def _one(self, records: list[Record] | Block) -> None:
+        if isinstance(records, Block):
+            records = records_of(records)
         if self.spools is not None:
             entries, error = render_entries(records, self.opts)
             self.reports.append(self.spools.append(entries))
@@ -127,7 +129,7 @@ class InWorkers:
         self.pool = pool
         self.failed = False
 
-    def put(self, records: list[Record]) -> None:
+    def put(self, records: list[Record] | Block) -> None:
         if self.failed:
             return
         try:
@@ -228,10 +230,18 @@ def scan_blocks(
 ) -> tuple[ArchiveScan, list[Any]]:
     """Scan ``path``, handing the records of the filter's types to ``sink``
     in blocks; returns the scan and the sink's reports once every block is
-    out. The callback runs for every record, so it only appends; a sink's
-    error leaves the scan as :func:`guarded` errors do."""
+    out. Without a type filter the walker hands out whole runs of records as
+    they are (:class:`Block`: no work per record in this process); with one,
+    a callback gathers the records of those types. A sink's error leaves the
+    scan as :func:`guarded` errors do."""
     batch: list[Record] = []
     size = 0
+
+    def on_block(block: Block) -> None:
+        try:
+            sink.put(block)
+        except Exception as exc:  # noqa: BLE001 - re-raised below
+            raise _Abort(exc) from exc
 
     def on_record(ev: RecordEvent) -> None:
         nonlocal batch, size
@@ -248,9 +258,13 @@ def scan_blocks(
         sink.put(batch)
         return sink.finish()
 
-    kwargs: dict[str, Any] = {"record_types": frozenset(opts.flt.types)} if opts.flt.types else {}
+    kwargs: dict[str, Any] = (
+        {"record_types": frozenset(opts.flt.types), "on_record": on_record, "keep_raw": True}
+        if opts.flt.types
+        else {"on_block": on_block, "block_bytes": BLOCK_BYTES}
+    )
     try:
-        result = scan(path, on_record=on_record, keep_raw=True, plain_tar=plain_tar, **kwargs)
+        result = scan(path, plain_tar=plain_tar, **kwargs)
     except _Abort as stop:
         raise stop.exc from None
     except Exception:

@@ -41,6 +41,7 @@ except ImportError:  # pragma: no cover - a dependency on CPython
 from ..errors import SnaptoolError
 from ..format.records import by_number, record_name
 from ..schema import TIME, load_schema
+from ..stream.statewalk import Block
 from ..values import ESCAPE_ERRORS, decode
 from .pretty import indented
 from .rendering import (
@@ -62,6 +63,25 @@ from .selection import NOMAD_TABLES, ROOT_KEYS_TABLE, RecordFilter, table_of
 Record = tuple[int, int, int, int, bytes]
 
 _LEAVES = frozenset({int, bool, float, type(None), Masked})
+
+
+def records_of(block: Block) -> list[Record]:
+    """A block's records, framed again as the walker framed them (the type
+    byte, then one msgpack value stepped over with ``skip``)."""
+    data = block.data
+    up = msgpack.Unpacker(raw=True, use_list=False, strict_map_key=False, max_buffer_size=max(len(data), 1 << 20))
+    up.feed(data)
+    read, skip, tell = up.read_bytes, up.skip, up.tell
+    out: list[Record] = []
+    n, base, start, end = block.first, block.offset, 0, len(data)
+    while start < end:
+        t = read(1)[0]
+        skip()
+        stop = tell()
+        out.append((n, t, base + start, stop - start, data[start + 1 : stop]))
+        n += 1
+        start = stop
+    return out
 
 
 def _compact_encoder() -> Any:

@@ -27,7 +27,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from .fastrender import BlockOptions, Record, render_entries, render_lines
+from ..stream.statewalk import Block
+from .fastrender import BlockOptions, Record, records_of, render_entries, render_lines
 from .spool import Spools
 
 __all__ = ["WorkerError", "WorkerPool"]
@@ -119,7 +120,9 @@ class _Worker:
         except BrokenPipeError:
             pass  # the next worker is gone: done, or its death is reported
 
-    def _one(self, records: list[Record]) -> tuple[Any, BaseException | None]:
+    def _one(self, records: list[Record] | Block) -> tuple[Any, BaseException | None]:
+        if isinstance(records, Block):
+            records = records_of(records)
         if self.opts.document:
             entries, failed = render_entries(records, self.opts)
         else:
@@ -212,7 +215,7 @@ class WorkerPool:
         for fd in self._tasks:
             os.set_blocking(fd, False)
 
-    def put(self, records: list[Record]) -> None:
+    def put(self, records: list[Record] | Block) -> None:
         """Hand a block to its worker; waits while that worker is busy,
         reading reports meanwhile (and raising the errors they carry)."""
         fd = self._tasks[self._next % len(self._tasks)]

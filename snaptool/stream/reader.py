@@ -13,6 +13,7 @@ by :mod:`snaptool.checks`.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import stat
@@ -23,9 +24,10 @@ from typing import Any, BinaryIO
 from ..errors import InputError
 from ..findings import Finding
 from . import split as two_processes
+from . import threaded
 from .inflate import inflate
 from .sniff import describe
-from .statewalk import OnRecord, StateStats, StateWalker
+from .statewalk import BLOCK_BYTES, OnBlock, OnRecord, StateStats, StateWalker
 from .tarwalk import Entry, TarWalker
 
 __all__ = ["ArchiveScan", "Limits", "MEMBERS", "scan"]
@@ -166,8 +168,10 @@ def scan(
     record_types: frozenset[int] | None = None,
     decode_types: frozenset[int] = frozenset(),
     progress: Progress | None = None,
-    split: bool | None = None,
+    split: bool | str | None = None,
     skip_records: bytes | bytearray = b"",
+    on_block: OnBlock | None = None,
+    block_bytes: int = BLOCK_BYTES,
 ) -> ArchiveScan:
     """Read an archive once, front to back, and return what it holds.
 
@@ -175,14 +179,17 @@ def scan(
     records of those types); ``keep_raw`` gives it the value's bytes.
     ``split`` reads in two processes (see :mod:`snaptool.stream.split`):
     ``None`` decides by the input's size and the machine. Records whose
-    index has a non-zero byte in ``skip_records`` are not handed out."""
+    index has a non-zero byte in ``skip_records`` are not handed out.
+    ``on_block``, instead of ``on_record``, is handed runs of whole records
+    (see :class:`~snaptool.stream.statewalk.Block`), of about
+    ``block_bytes`` each."""
     name = os.fspath(path)
     if name == "-":  # standard input: one pass needs no seeking
         import sys
 
         return _scan_open(
             sys.stdin.buffer, "<stdin>", plain_tar, limits, on_record, keep_raw,
-            record_types, decode_types, progress, split, skip_records,
+            record_types, decode_types, progress, split, skip_records, on_block, block_bytes,
         )
     try:
         f = open(name, "rb")  # noqa: SIM115 - closed below
@@ -194,7 +201,7 @@ def scan(
         try:
             return _scan_open(
                 f, name, plain_tar, limits, on_record, keep_raw,
-                record_types, decode_types, progress, split, skip_records,
+                record_types, decode_types, progress, split, skip_records, on_block, block_bytes,
             )
         except OSError as exc:
             raise InputError(f"read failed: {exc.strerror or exc}", where=name) from None
@@ -210,8 +217,10 @@ def _scan_open(
     record_types: frozenset[int] | None = None,
     decode_types: frozenset[int] = frozenset(),
     progress: Progress | None = None,
-    split: bool | None = None,
+    split: bool | str | None = None,
     skip_records: bytes | bytearray = b"",
+    on_block: OnBlock | None = None,
+    block_bytes: int = BLOCK_BYTES,
 ) -> ArchiveScan:
     result = ArchiveScan(path=name, plain_tar=plain_tar, form="tar" if plain_tar else "snap")
     regular = False
@@ -225,29 +234,34 @@ def _scan_open(
     # and put back in front of the stream.
     head = f.read(4096)
     result.input_kind = describe(head, result.compressed_size if regular else len(head))
-    walker = new_walker(result, limits, on_record, keep_raw, record_types, decode_types, skip_records)
-    if not two_processes.wanted(split, result.compressed_size if regular else 0):
+    walker = new_walker(result, limits, on_record, keep_raw, record_types, decode_types, skip_records, on_block, block_bytes)
+    how = two_processes.choose(split, result.compressed_size if regular else 0)
+    if how == "one":
         return _pipeline(_Prepended(head, f, progress), result, walker, limits)
 
     def work(
         remote: two_processes.RemoteWalker, forward: Callable[[Finding], None], tell: Progress
     ) -> ArchiveScan:
-        """In the child: the pipeline, findings kept and forwarded, the walk
-        forwarded, state.bin hashed beside the inflate."""
-        keep = result.report
+        """In the reader (a forked child or a thread): the pipeline on a scan
+        of its own, its findings kept and forwarded, the walk forwarded."""
+        mine = copy.copy(result)
+        mine.findings = []
 
         def report(finding: Finding) -> None:
-            keep(finding)
+            mine.findings.append(finding)
             forward(finding)
 
-        result.report = report  # type: ignore[method-assign]
+        mine.report = report  # type: ignore[method-assign]
         try:
             source = _Prepended(head, f, tell)
-            return _pipeline(source, result, remote, limits, two_processes.ThreadedHash())  # type: ignore[arg-type]
+            # state.bin is hashed on a thread of its own, beside the inflate
+            return _pipeline(source, mine, remote, limits, two_processes.ThreadedHash())  # type: ignore[arg-type]
         finally:
-            del result.report
+            del mine.report
 
-    return two_processes.run(work, walker, result, progress)
+    if how == "fork":
+        return two_processes.run(work, walker, result, progress)
+    return threaded.run(work, walker, result, progress)
 
 
 def _pipeline(
@@ -340,6 +354,8 @@ def new_walker(
     record_types: frozenset[int] | None,
     decode_types: frozenset[int],
     skip_records: bytes | bytearray = b"",
+    on_block: OnBlock | None = None,
+    block_bytes: int = BLOCK_BYTES,
 ) -> StateWalker:
     """The record walker every input form uses, reporting into ``result``."""
     return StateWalker(
@@ -350,6 +366,8 @@ def new_walker(
         record_types=record_types,
         decode_types=decode_types,
         skip_records=skip_records,
+        on_block=on_block,
+        block_bytes=block_bytes,
     )
 
 

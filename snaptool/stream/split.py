@@ -1,8 +1,9 @@
-"""One pass on two cores: a forked child reads, inflates, walks the tar and
-hashes; the parent walks state.bin's records.
+"""One pass on two cores, with a forked reader: a child process reads,
+inflates, walks the tar and hashes; the parent walks state.bin's records.
 
-Neither ISA-L's nor zlib's decompressor releases the GIL, so a reader thread
-cannot overlap the record walk; a second process can. The child runs the
+This is the second way (``SNAPTOOL_SPLIT=fork``): a reader thread
+(:mod:`snaptool.stream.threaded`) does the same without the pipe, and is
+faster (ISA-L's inflate and hashlib let go of the GIL). The child runs the
 ordinary pipeline of :mod:`snaptool.stream.reader` with a stand-in for the
 record walker that forwards every call, in order, over one pipe: state.bin
 bytes, a limit's stop, the walk's end. It forwards the findings of the
@@ -27,7 +28,7 @@ import struct
 import sys
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SnaptoolError
@@ -51,23 +52,39 @@ _DATA, _COUNT, _FINDING, _STOP, _CLOSE, _ABANDON, _PROGRESS, _RESULT, _ERROR = (
 )
 
 
-def wanted(split: bool | None, size: int) -> bool:
-    """Whether to read in two processes: ``split`` if given, else the
-    environment's ``SNAPTOOL_SPLIT`` (``0`` never, ``1`` always), else for
-    inputs of :data:`MIN_SIZE` or more (or of unknown size) on a machine with
-    two cores or more that can fork."""
-    if not hasattr(os, "fork"):
-        return False
-    if split is not None:
-        return split
-    env = os.environ.get("SNAPTOOL_SPLIT", "")
-    if env in ("0", "1"):
-        return env == "1"
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return cores >= 2 and (size == 0 or size >= MIN_SIZE)
+def wanted(split: bool | str | None, size: int) -> bool:
+    """Whether to read on two cores (see :func:`choose`)."""
+    return choose(split, size) != "one"
+
+
+#: How a pass may read: in one thread, with a reader thread, with a forked reader.
+MODES = ("one", "thread", "fork")
+
+
+def choose(split: bool | str | None, size: int) -> str:
+    """How to read an input of ``size`` bytes (0: unknown): ``one`` (one
+    thread), ``thread`` (a reader thread beside the record walk, the way
+    that is fastest where both work) or ``fork`` (a forked reader process).
+
+    ``split`` decides if given (``True`` is ``thread``), else the environment's
+    ``SNAPTOOL_SPLIT`` (``0`` one, ``1`` thread, or a mode's name), else: two
+    cores or more and an input of :data:`MIN_SIZE` or more (or of unknown
+    size) read with a thread; the rest in one."""
+    if split is None:
+        env = os.environ.get("SNAPTOOL_SPLIT", "").strip().lower()
+        if env in ("0", "1") or env in MODES:
+            split = {"0": False, "1": True}.get(env, env)
+    if split is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            cores = os.cpu_count() or 1
+        split = cores >= 2 and (size == 0 or size >= MIN_SIZE)
+    if split is False or split == "one":
+        return "one"
+    if split == "fork" and hasattr(os, "fork"):
+        return "fork"
+    return "thread"
 
 
 class _Sender:
@@ -140,7 +157,7 @@ def run(work: Work, walker: StateWalker, result: ArchiveScan, progress: Progress
     os.close(wfd)
     try:
         with open(rfd, "rb", buffering=1 << 16) as pipe:
-            return _parent(pipe, walker, result, progress)
+            return replay(_pipe_messages(pipe), walker, result, progress)
     except BaseException:
         _kill(pid)  # the parent stops early (an error, a callback's abort, Ctrl-C)
         raise
@@ -184,7 +201,7 @@ class ThreadedHash:
     of a pass (inflate, hash, record walk) spread over two cores. At most
     :data:`DEPTH` pieces wait; pieces of mutable buffers are copied first."""
 
-    DEPTH = 8
+    DEPTH = 4
 
     def __init__(self) -> None:
         from concurrent.futures import ThreadPoolExecutor
@@ -207,10 +224,12 @@ class ThreadedHash:
         return self.h.hexdigest()
 
 
-def _parent(pipe: Any, walker: StateWalker, result: ArchiveScan, progress: Progress | None) -> ArchiveScan:
+def _pipe_messages(pipe: Any) -> Iterator[tuple[bytes, Any]]:
+    """The child's messages, decoded: state.bin bytes as a view of one reused
+    buffer (valid until the next message), numbers as ints, the rest
+    unpickled."""
     buf = bytearray(1 << 20)
     head = bytearray(_HEAD.size)
-    state: StateStats | None = None
     while True:
         if pipe.readinto(head) != _HEAD.size:
             raise SnaptoolError("snaptool's reader process ended without a result (killed?)")
@@ -221,32 +240,49 @@ def _parent(pipe: Any, walker: StateWalker, result: ArchiveScan, progress: Progr
             view = memoryview(buf)[:size]
             if pipe.readinto(view) != size:
                 raise SnaptoolError("snaptool's reader process ended in the middle of a message")
-            walker.feed(view)
+            yield tag, view
             continue
         payload = pipe.read(size)
         if len(payload) != size:
             raise SnaptoolError("snaptool's reader process ended in the middle of a message")
-        if tag == _COUNT:
-            walker.count(int.from_bytes(payload, "little"))
+        if tag in (_COUNT, _PROGRESS):
+            yield tag, int.from_bytes(payload, "little")
+        elif tag == _CLOSE or tag == _ABANDON:
+            yield tag, None
+        else:
+            yield tag, pickle.loads(payload)
+
+
+def replay(
+    messages: Iterator[tuple[bytes, Any]], walker: StateWalker, result: ArchiveScan, progress: Progress | None
+) -> ArchiveScan:
+    """Answer the reader's messages, in order, with the real walker; return
+    its scan, completed with the findings and the walk's statistics."""
+    state: StateStats | None = None
+    for tag, payload in messages:
+        if tag == _DATA:
+            walker.feed(payload)
+        elif tag == _COUNT:
+            walker.count(payload)
         elif tag == _FINDING:
-            result.report(pickle.loads(payload))
+            result.report(payload)
         elif tag == _PROGRESS:
             if progress is not None:
-                progress(int.from_bytes(payload, "little"))
+                progress(payload)
         elif tag == _STOP:
-            code, message, offset = pickle.loads(payload)
+            code, message, offset = payload
             walker.stop(code, message, offset=offset)
         elif tag == _CLOSE:
             state = walker.close()
         elif tag == _ABANDON:
             state = walker.abandon()
         elif tag == _RESULT:
-            scan: ArchiveScan = pickle.loads(payload)
+            scan: ArchiveScan = payload
             scan.findings = result.findings
             scan.state = state
             return scan
         elif tag == _ERROR:
-            kind, errno, detail = pickle.loads(payload)
+            kind, errno, detail = payload
             if kind == "os":
                 raise OSError(errno, detail)
             if kind == "exception":
@@ -254,6 +290,7 @@ def _parent(pipe: Any, walker: StateWalker, result: ArchiveScan, progress: Progr
             raise RuntimeError(f"snaptool's reader process failed:\n{detail}")
         else:
             raise RuntimeError(f"snaptool's reader process sent an unknown message {tag!r}")
+    raise SnaptoolError("snaptool's reader ended without a result")
 
 
 def _kill(pid: int) -> None:

@@ -15,10 +15,13 @@ keeps a count and a byte sum (as Nomad's inspect counts them: the type byte
 included, the header added to the first record) and where the type was
 first seen.
 
-Callers that need each record (state export, diff, filter) pass
-``on_record``; with ``keep_raw`` it receives the record's exact bytes, and
-for ``decode_types`` the value decoded in place (``unpack`` instead of
-``skip``), which needs no copy of the bytes.
+Callers that need each record (diff, filter) pass ``on_record``; with
+``keep_raw`` it receives the record's exact bytes, and for ``decode_types``
+the value decoded in place (``unpack`` instead of ``skip``), which needs no
+copy of the bytes. Callers that hand records on in bulk (state export) pass
+``on_block`` instead: it receives runs of whole records as one bytes object
+each (:class:`Block`): feeds are walked in pieces of ``block_bytes``, and
+after each piece the records it completed go out as one block. No per-record work is done here then.
 """
 
 from __future__ import annotations
@@ -31,7 +34,11 @@ import msgpack
 
 from ..findings import Finding
 
-__all__ = ["RecordEvent", "StateStats", "StateWalker", "TypeStats"]
+__all__ = ["Block", "OnBlock", "RecordEvent", "StateStats", "StateWalker", "TypeStats"]
+
+#: With ``on_block``, feeds are walked in pieces of at most ``block_bytes``
+#: (by default this many), and a block is sent after each.
+BLOCK_BYTES = 1 << 20
 
 #: The header Nomad writes: an empty msgpack map.
 CANONICAL_HEADER = b"\x80"
@@ -82,6 +89,19 @@ class RecordEvent:
 OnRecord = Callable[[RecordEvent], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Whole records, as state.bin holds them: ``data`` starts with the type
+    byte of record ``first`` (counted from 0), at ``offset`` in state.bin."""
+
+    first: int
+    offset: int
+    data: bytes
+
+
+OnBlock = Callable[[Block], None]
+
+
 class StateWalker:
     """Push parser over state.bin; findings go to ``report``."""
 
@@ -95,7 +115,18 @@ class StateWalker:
         record_types: frozenset[int] | None = None,
         decode_types: frozenset[int] = frozenset(),
         skip_records: bytes | bytearray = b"",
+        on_block: OnBlock | None = None,
+        block_bytes: int = BLOCK_BYTES,
     ) -> None:
+        if on_block is not None and on_record is not None:
+            raise ValueError("on_record and on_block do not go together")
+        self._on_block = on_block
+        self._block_bytes = max(1, block_bytes)
+        # the block being gathered: its first record and that record's offset
+        self._block_first = 0
+        self._block_start = 0
+        if on_block is not None:
+            keep_raw = True
         self._wanted = record_types
         # records whose index has a non-zero byte here are walked, not handed out
         self._skip = skip_records
@@ -135,6 +166,15 @@ class StateWalker:
     # -- feeding ---------------------------------------------------------
 
     def feed(self, data: bytes | memoryview) -> None:
+        step = self._block_bytes
+        if self._on_block is not None and len(data) > step:
+            with memoryview(data) as view:  # blocks of about block_bytes
+                for at in range(0, len(view), step):
+                    self._feed(view[at : at + step])
+            return
+        self._feed(data)
+
+    def _feed(self, data: bytes | memoryview) -> None:
         if self._stopped or not data:
             self._fed += len(data)
             return
@@ -159,7 +199,9 @@ class StateWalker:
             self._walk_counting()
         else:
             self._walk()
-        if self._keep_raw:
+        if self._on_block is not None:
+            self._send_block()
+        elif self._keep_raw:
             # keep only the bytes of the record still being read
             cut = self._start if self._in_value else self._up.tell()
             del self._raw[: cut - self._raw_base]
@@ -177,6 +219,7 @@ class StateWalker:
         size = up.tell()
         self.stats.header_size = size
         self.stats.header = bytes(self._head[:size])
+        self._block_start = size
         if self._keep_raw:
             del self._raw[:size]
             self._raw_base = size
@@ -353,6 +396,27 @@ class StateWalker:
         else:
             self._value = None
 
+    def _whole_end(self) -> int:
+        """Where the records walked whole so far end: the start of a record
+        in progress or of one that failed, else where the walk is."""
+        if self._in_value or self.stats.pending is not None:
+            return self._start
+        return self._up.tell()
+
+    def _send_block(self) -> None:
+        """Hand the records walked whole since the last block to ``on_block``."""
+        end = self._whole_end() if self.stats.header is not None else self._block_start
+        if end <= self._block_start:
+            return
+        lo, hi = self._block_start - self._raw_base, end - self._raw_base
+        data = bytes(self._raw[lo:hi])
+        del self._raw[:hi]
+        self._raw_base = end
+        block = Block(self._block_first, self._block_start, data)
+        self._block_first, self._block_start = self.stats.records, end
+        assert self._on_block is not None
+        self._on_block(block)
+
     def _close_run(self) -> None:
         """Add the last run's bytes, up to where the walk stopped: the start
         of a record in progress or of one that failed, or the end of data."""
@@ -394,13 +458,19 @@ class StateWalker:
         self.stats.length = self._fed
         self._stopped = True
         self._collect()
+        self._flush_block()
         return self.stats
+
+    def _flush_block(self) -> None:
+        if self._on_block is not None:
+            self._send_block()
 
     def close(self) -> StateStats:
         """Call at the end of state.bin; reports a cut-off record or header."""
         stats = self.stats
         stats.length = self._fed
         self._collect()
+        self._flush_block()
         if self._stopped:
             return stats
         if stats.header is None:
