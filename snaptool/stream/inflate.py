@@ -83,9 +83,9 @@ class _RawInflate:
 CHUNK = 1 << 20
 
 #: The cap on output per inflate call: the most decompressed data held at
-#: once per chunk. Fewer, larger chunks cost less per byte downstream (4 MiB
-#: against 1 MiB: about a tenth off a threaded verify, benchmarks/bench.py).
-OUT_CHUNK = 4 << 20
+#: once per chunk. Fewer, larger chunks cost less per byte downstream (2 MiB
+#: against 1 MiB: a few percent off a threaded verify; 8 MiB is slower).
+OUT_CHUNK = 2 << 20
 
 Report = Callable[[Finding], None]
 
