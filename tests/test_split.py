@@ -287,3 +287,17 @@ def test_diff_cannot_read_standard_input_twice() -> None:
 
     with pytest.raises(UsageError, match="standard input"):
         diff("-", "-")
+
+
+def test_a_reader_thread_that_ends_without_a_word_is_a_clear_error() -> None:
+    from snaptool.stream import threaded
+    from snaptool.stream.reader import ArchiveScan
+    from snaptool.stream.statewalk import StateWalker
+
+    result = ArchiveScan(path="x.snap")
+
+    def silent(remote: object, forward: object, tell: object) -> object:
+        raise threaded._Cancelled  # leaves without a result or an error
+
+    with pytest.raises(SnaptoolError, match="reader thread ended without a result"):
+        threaded.run(silent, StateWalker(result.report), result, None)  # type: ignore[arg-type]

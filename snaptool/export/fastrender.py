@@ -233,13 +233,12 @@ def _fix_times(obj: Any, plan: Any) -> None:
 _NONFINITE = re.compile(rb"\xcb[\x7f\xff][\xf0-\xff]|\xca[\x7f\xff][\x80-\xff]")
 
 
-_NONFINITE_PAIRS = (b"\xcb\x7f", b"\xcb\xff", b"\xca\x7f", b"\xca\xff")
-
-
 def _may_be_nonfinite(raw: bytes) -> bool:
     """Whether ``raw`` may hold a NaN or an infinity (searched only where
     a marker and a byte of all-ones exponent bits meet)."""
-    return any(pair in raw for pair in _NONFINITE_PAIRS) and _NONFINITE.search(raw) is not None
+    return (
+        b"\xcb\x7f" in raw or b"\xcb\xff" in raw or b"\xca\x7f" in raw or b"\xca\xff" in raw
+    ) and _NONFINITE.search(raw) is not None
 
 
 #: orjson writes some floats unlike Python's repr (1e-05 as 0.00001, 1e+16

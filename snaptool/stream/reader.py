@@ -177,8 +177,10 @@ def scan(
 
     ``on_record`` is called for every record (or, with ``record_types``, for
     records of those types); ``keep_raw`` gives it the value's bytes.
-    ``split`` reads in two processes (see :mod:`snaptool.stream.split`):
-    ``None`` decides by the input's size and the machine. Records whose
+    ``split`` reads on two cores: ``True`` or ``"thread"`` with a reader
+    thread (:mod:`snaptool.stream.threaded`), ``"fork"`` with a forked
+    reader (:mod:`snaptool.stream.split`), ``False`` in one thread; ``None``
+    decides by the input's size and the machine. Records whose
     index has a non-zero byte in ``skip_records`` are not handed out.
     ``on_block``, instead of ``on_record``, is handed runs of whole records
     (see :class:`~snaptool.stream.statewalk.Block`), of about

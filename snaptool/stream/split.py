@@ -290,7 +290,7 @@ def replay(
             raise RuntimeError(f"snaptool's reader process failed:\n{detail}")
         else:
             raise RuntimeError(f"snaptool's reader process sent an unknown message {tag!r}")
-    raise SnaptoolError("snaptool's reader ended without a result")
+    raise SnaptoolError("snaptool's reader thread ended without a result")
 
 
 def _kill(pid: int) -> None:

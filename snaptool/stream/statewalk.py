@@ -409,7 +409,8 @@ class StateWalker:
         if end <= self._block_start:
             return
         lo, hi = self._block_start - self._raw_base, end - self._raw_base
-        data = bytes(self._raw[lo:hi])
+        with memoryview(self._raw) as view:  # one copy, and the view let go at once
+            data = bytes(view[lo:hi])
         del self._raw[:hi]
         self._raw_base = end
         block = Block(self._block_first, self._block_start, data)

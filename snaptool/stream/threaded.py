@@ -60,7 +60,7 @@ class _QueueSender:
     def send_object(self, tag: bytes, value: object) -> None:
         self._put((tag, value))
 
-    def _put(self, message: tuple[bytes, Any]) -> None:
+    def _put(self, message: tuple[bytes, Any] | None) -> None:
         while True:
             if self.cancelled.is_set():
                 raise _Cancelled
@@ -89,6 +89,11 @@ def run(work: Work, walker: StateWalker, result: ArchiveScan, progress: Progress
         except BaseException as exc:  # noqa: BLE001 - raised again in the calling thread
             try:
                 sender.send_object(_ERROR, ("exception", 0, exc))
+            except _Cancelled:
+                pass
+        finally:
+            try:  # the end, whatever happened: the calling thread never waits for ever
+                sender._put(None)
             except _Cancelled:
                 pass
 
