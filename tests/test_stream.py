@@ -182,6 +182,18 @@ def test_plain_tar_stream_read(tmp_path: Path) -> None:
 
 
 
+def _feed_in_pieces(w: object, data: bytes, cuts: list[int], found: list[object]) -> tuple[object, ...]:
+    """Feed ``data`` to walker ``w`` in pieces cut at ``cuts``, close it, and
+    return what it learned (``found``: the findings it reported)."""
+    bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
+    for a, b in zip(bounds, bounds[1:]):
+        w.feed(data[a:b])  # type: ignore[attr-defined]
+    stats = w.close()  # type: ignore[attr-defined]
+    return (stats.records, stats.complete, stats.pending, stats.length,
+            {t: (v.count, v.sum, v.first_index, v.first_offset) for t, v in stats.types.items()},
+            [(f.code, f.message, f.offset, f.record) for f in found])  # type: ignore[attr-defined]
+
+
 def _walk_both(data: bytes, cuts: list[int], wanted: frozenset[int] = frozenset({1, 30})) -> list[tuple[object, ...]]:
     """Walk ``data`` fed in pieces at ``cuts`` with the counting loop (no
     callback; then a callback for the types in ``wanted``, those decoded) and
@@ -197,13 +209,7 @@ def _walk_both(data: bytes, cuts: list[int], wanted: frozenset[int] = frozenset(
             lambda ev: events.append(ev) if ev.type in wanted else None)
         w = StateWalker(found.append, on_record=on_record, max_record_size=1 << 16, keep_raw=True,
                         record_types=None if mode == "general" else wanted, decode_types=wanted)
-        bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
-        for a, b in zip(bounds, bounds[1:]):
-            w.feed(data[a:b])
-        stats = w.close()
-        out.append((stats.records, stats.complete, stats.pending, stats.length,
-                    {t: (s.count, s.sum, s.first_index, s.first_offset) for t, s in stats.types.items()},
-                    [(f.code, f.message, f.offset, f.record) for f in found]))
+        out.append(_feed_in_pieces(w, data, cuts, found))
         if mode != "count":
             out.append(tuple(events))
     return out
@@ -283,19 +289,13 @@ def _blocks_and_events(data: bytes, cuts: list[int], block_bytes: int) -> tuple[
     from snaptool.export.fastrender import records_of
     from snaptool.stream.statewalk import StateWalker
 
-    bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
     learned = []
     blocks: list[object] = []
     events: list[object] = []
     for kw in ({"on_block": blocks.append, "block_bytes": block_bytes}, {"on_record": events.append, "keep_raw": True}):
         found: list[object] = []
         w = StateWalker(found.append, max_record_size=1 << 16, **kw)  # type: ignore[arg-type]
-        for a, b in zip(bounds, bounds[1:]):
-            w.feed(data[a:b])
-        stats = w.close()
-        learned.append((stats.records, stats.complete, stats.pending, stats.length,
-                        {t: (v.count, v.sum, v.first_index, v.first_offset) for t, v in stats.types.items()},
-                        [(f.code, f.message, f.offset, f.record) for f in found]))
+        learned.append(_feed_in_pieces(w, data, cuts, found))
     framed = [rec for block in blocks for rec in records_of(block)]  # type: ignore[arg-type]
     handed = [(ev.index, ev.type, ev.offset, ev.size, ev.raw) for ev in events]  # type: ignore[attr-defined]
     return framed, handed, learned[0], learned[1], blocks
