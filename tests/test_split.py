@@ -301,3 +301,54 @@ def test_a_reader_thread_that_ends_without_a_word_is_a_clear_error() -> None:
 
     with pytest.raises(SnaptoolError, match="reader thread ended without a result"):
         threaded.run(silent, StateWalker(result.report), result, None)  # type: ignore[arg-type]
+
+
+def test_a_reader_thread_stuck_in_a_read_does_not_hold_the_caller(tmp_path: Path) -> None:
+    """Ctrl-C while the input (a FIFO) stalls: the scan ends after the short
+    linger, not when the writer goes on, and the reader thread, stuck in its
+    read on a descriptor of its own, ends when the writer closes."""
+    import signal
+    import threading
+    import time
+
+    from snaptool.stream import threaded
+    from snaptool.stream.writer import archive_bytes
+
+    noise = os.urandom(100 << 15)  # 3.2 MiB that gzip cannot shrink
+    state = b"\x80" + b"".join(b"\x01\xc4\x64" + noise[i : i + 100] for i in range(0, len(noise), 100))
+    meta = b'{"Version":1,"ID":"2-9-1","Index":9,"Term":2,"Size":%d}' % len(state)
+    data = archive_bytes(meta, state)
+    fifo = tmp_path / "stalled.snap"
+    os.mkfifo(fifo)
+    stalled, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with open(fifo, "wb") as f:
+            f.write(data[: len(data) // 2])  # returns once the reader has read nearly all
+            f.flush()
+            stalled.set()
+            release.wait(60)  # stalls until the test is over
+
+    def interrupt() -> None:
+        stalled.wait(60)
+        time.sleep(1)  # the reader has read what there is and waits in a read
+        os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C does (interrupt_main wakes no wait)
+
+    helpers = [threading.Thread(target=writer, daemon=True), threading.Thread(target=interrupt, daemon=True)]
+    threads = threading.active_count()
+    for t in helpers:
+        t.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            scan(fifo, split="thread")
+        assert time.monotonic() - started < threaded.LINGER + 20
+        assert any(t.name == "snaptool-reader" for t in threading.enumerate())  # still in its read
+    finally:
+        release.set()
+        for t in helpers:
+            t.join()
+    deadline = time.monotonic() + 30
+    while any(t.name == "snaptool-reader" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == threads  # the writer closed: the reader ended too

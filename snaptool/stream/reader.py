@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import os
 import stat
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from ..errors import InputError
 from ..findings import Finding
 from . import split as two_processes
 from . import threaded
-from .inflate import inflate
+from .inflate import CHUNK, inflate
 from .sniff import describe
 from .statewalk import BLOCK_BYTES, OnBlock, OnRecord, StateStats, StateWalker
 from .tarwalk import Entry, TarWalker
@@ -241,6 +242,10 @@ def _scan_open(
     if how == "one":
         return _pipeline(_Prepended(head, f, progress), result, walker, limits)
 
+    own: BinaryIO | None = None
+    if how == "thread":
+        head, own = _own_descriptor(f, head)
+
     def work(
         remote: two_processes.RemoteWalker, forward: Callable[[Finding], None], tell: Progress
     ) -> ArchiveScan:
@@ -255,15 +260,33 @@ def _scan_open(
 
         mine.report = report  # type: ignore[method-assign]
         try:
-            source = _Prepended(head, f, tell)
+            source = _Prepended(head, own or f, tell)
             # state.bin is hashed on a thread of its own, beside the inflate
             return _pipeline(source, mine, remote, limits, two_processes.ThreadedHash())  # type: ignore[arg-type]
         finally:
             del mine.report
+            if own is not None:
+                own.close()
 
     if how == "fork":
         return two_processes.run(work, walker, result, progress)
     return threaded.run(work, walker, result, progress)
+
+
+def _own_descriptor(f: BinaryIO, head: bytes) -> tuple[bytes, BinaryIO | None]:
+    """For a reader thread: the bytes ``f`` has buffered beyond ``head``
+    (added to it), and an unbuffered file of its own on a duplicate of
+    ``f``'s descriptor, at the same place. A buffered file is not shared
+    between threads: closing it, and Python's exit, wait for its lock, which
+    a read stuck on a stalled pipe would hold for ever (at exit: a fatal
+    error). None when ``f`` has no descriptor: it is shared then."""
+    try:
+        fd = f.fileno()
+        read1 = f.read1  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return head, None
+    head += read1(CHUNK)  # what is buffered, else one read (the next bytes anyway)
+    return head, io.FileIO(os.dup(fd), "rb")
 
 
 def _pipeline(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,9 @@ __all__ = ["SWITCH_INTERVAL", "run"]
 
 #: Messages waiting at most: the memory held is this many inflate chunks.
 DEPTH = 4
+
+#: Seconds to wait for the reader thread to end when the pass stops early.
+LINGER = 2.0
 
 #: The GIL switch interval during a pass, in seconds (Python's default is 0.005).
 SWITCH_INTERVAL = 0.0001
@@ -105,11 +109,14 @@ def run(work: Work, walker: StateWalker, result: ArchiveScan, progress: Progress
         return replay(iter(q.get, None), walker, result, progress)
     finally:
         cancelled.set()
-        while thread.is_alive():  # let a reader blocked on a full queue see the flag
+        # Let a reader blocked on a full queue see the flag. One blocked in a
+        # read (a stalled pipe) is left behind after a while: it is a daemon
+        # thread, and its next message ends it.
+        deadline = time.monotonic() + LINGER
+        while thread.is_alive() and time.monotonic() < deadline:
             try:
                 q.get(timeout=0.05)
             except queue.Empty:
                 pass
-        thread.join()
         sys.setswitchinterval(interval)
 
