@@ -17,7 +17,6 @@ import base64
 import hashlib
 import struct
 from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
 from typing import Any
 
 import msgpack
@@ -115,12 +114,21 @@ def go_time_parts(data: bytes) -> tuple[int, int, int] | None:
 _LAST_DAY = date.max.toordinal() - 1
 
 
-@lru_cache(maxsize=4096)
+#: ``YYYY-MM-DDT`` of the days seen, by day number (a dict: looked up
+#: inline by :func:`go_time_bytes`, cheaper than a cached function's call).
+_DAY_TEXT: dict[int, str] = {}
+
+
 def _day_text(days: int) -> str:
-    """``YYYY-MM-DDT`` of a day counted from 0001-01-01 (cached: the times of
+    """``YYYY-MM-DDT`` of a day counted from 0001-01-01 (kept: the times of
     one snapshot fall on few days, and this is the per-time hot spot of
     ``snaptool state``)."""
-    return date.fromordinal(days + 1).isoformat() + "T"
+    text = _DAY_TEXT.get(days)
+    if text is None:
+        if len(_DAY_TEXT) >= 4096:
+            _DAY_TEXT.clear()
+        text = _DAY_TEXT[days] = date.fromordinal(days + 1).isoformat() + "T"
+    return text
 
 
 def rfc3339_nano(secs: int, nanos: int, zone_secs: int | None) -> str:
@@ -160,10 +168,10 @@ def go_time_bytes(data: bytes) -> str | None:
         secs, nanos, offset = _TIME_FIELDS(data, 1)
         if offset == -1 and 0 <= nanos < 1_000_000_000 and 0 <= secs < 315537897600:
             days, rest = divmod(secs, 86400)
-            minute, second = divmod(rest, 60)
+            day = _DAY_TEXT.get(days) or _day_text(days)
             if nanos:  # a digit of the fraction is not 0: rstrip stops there
-                return f"{_day_text(days)}{_CLOCK_MINUTES[minute]}{second:02d}.{nanos:09d}".rstrip("0") + "Z"
-            return f"{_day_text(days)}{_CLOCK_MINUTES[minute]}{second:02d}Z"
+                return f"{day}{_CLOCK_MINUTES[rest // 60]}{_TWO_DIGITS[rest % 60]}.{nanos:09d}".rstrip("0") + "Z"
+            return f"{day}{_CLOCK_MINUTES[rest // 60]}{_TWO_DIGITS[rest % 60]}Z"
     parts = go_time_parts(data)
     return rfc3339_nano(*parts) if parts is not None else None
 
@@ -171,6 +179,7 @@ def go_time_bytes(data: bytes) -> str | None:
 _TIME_FIELDS = struct.Struct(">qih").unpack_from
 #: ``HH:MM:`` of each minute of a day.
 _CLOCK_MINUTES = ["%02d:%02d:" % divmod(m, 60) for m in range(1440)]
+_TWO_DIGITS = ["%02d" % n for n in range(60)]
 
 
 def _time_bytes_of(s: str) -> bytes | None:
