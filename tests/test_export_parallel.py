@@ -375,3 +375,25 @@ def test_a_zone_that_moves_a_time_out_of_years_1_to_9999_prints_as_go_formats_it
 def test_version_2_times_print_as_go_formats_them(offset, extra, expected):
     data = b"\x02" + struct.pack(">qih", 63850000000, 0, offset) + bytes([extra])
     assert go_time_bytes(data) == expected
+
+
+def test_workers_are_chosen_by_size_cores_and_environment(tmp_path, monkeypatch):
+    """Small files render in process; big ones, and inputs of unknown size
+    (standard input, a FIFO), on workers where there are two cores."""
+    monkeypatch.delenv("SNAPTOOL_JOBS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    small, big = tmp_path / "small.snap", tmp_path / "big.snap"
+    small.write_bytes(b"x" * 100)
+    with open(big, "wb") as f:
+        f.truncate(blockscan.PARALLEL_MIN_BYTES)
+    fifo = tmp_path / "pipe.snap"
+    os.mkfifo(fifo)
+    assert blockscan.jobs_for(small) == 1
+    assert blockscan.jobs_for(tmp_path / "missing.snap") == 1  # the scan says why, without workers
+    assert blockscan.jobs_for(big) == 2
+    assert blockscan.jobs_for("-") == 2
+    assert blockscan.jobs_for(fifo) == 2
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert blockscan.jobs_for(big) == 1
+    monkeypatch.setenv("SNAPTOOL_JOBS", "3")
+    assert blockscan.jobs_for(small) == 3

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import stat
 from collections.abc import Callable, Iterable
 from typing import IO, Any, Protocol
 
@@ -179,23 +180,26 @@ def jobs_for(path: str | os.PathLike[str]) -> int:
         except ValueError:
             raise UsageError(f"SNAPTOOL_JOBS must be a whole number, not {env!r}") from None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if cores < 2 or _input_size(path) < PARALLEL_MIN_BYTES:
+    size = _input_size(path)
+    if cores < 2 or (size is not None and size < PARALLEL_MIN_BYTES):  # None: a pipe, maybe big
         return 1
     return min(cores, MAX_JOBS)
 
 
-def _input_size(path: str | os.PathLike[str]) -> int:
-    """The input's size on disk (a raft directory: its state.bin); 0 when
-    unknown (standard input)."""
+def _input_size(path: str | os.PathLike[str]) -> int | None:
+    """The input's size on disk (a raft directory: its state.bin); None when
+    it cannot be known before reading (standard input, a FIFO); 0 when the
+    path cannot be read (the scan then reports why)."""
     name = os.fspath(path)
     if name == "-":
-        return 0
+        return None
     try:
         if os.path.isdir(name):
             name = os.path.join(name, "state.bin")
-        return os.path.getsize(name)
+        st = os.stat(name)
     except OSError:
         return 0
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 def _utf8_fd(out: IO[str]) -> int | None:
