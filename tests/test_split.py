@@ -351,4 +351,5 @@ def test_a_reader_thread_stuck_in_a_read_does_not_hold_the_caller(tmp_path: Path
     deadline = time.monotonic() + 30
     while any(t.name == "snaptool-reader" for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert threading.active_count() == threads  # the writer closed: the reader ended too
+    left = [t.name for t in threading.enumerate()]
+    assert len(left) == threads, left  # the writer closed: the reader (and its hashing thread) ended too

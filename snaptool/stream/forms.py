@@ -55,10 +55,14 @@ def _walk_file(
                 if crc64 is not None:
                     crc = crc64.xz(chunk, crc)
                 walker.feed(chunk)
+        digest = sha.hexdigest()
     except OSError as exc:
         raise InputError(exc.strerror or str(exc), where=path) from None
+    finally:
+        if isinstance(sha, ThreadedHash):
+            sha.close()  # a no-op after hexdigest(); else no thread is left behind
     result.state = walker.close()
-    result.hashes["state.bin"] = sha.hexdigest()
+    result.hashes["state.bin"] = digest
     result.seen.add("state.bin")
     result.tar_complete = True
     return crc if crc is not None or crc64 is None else crc64.xz(b"")

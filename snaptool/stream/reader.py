@@ -259,11 +259,12 @@ def _scan_open(
             forward(finding)
 
         mine.report = report  # type: ignore[method-assign]
+        sha = two_processes.ThreadedHash()  # state.bin hashed on a thread of its own, beside the inflate
         try:
             source = _Prepended(head, own or f, tell)
-            # state.bin is hashed on a thread of its own, beside the inflate
-            return _pipeline(source, mine, remote, limits, two_processes.ThreadedHash())  # type: ignore[arg-type]
+            return _pipeline(source, mine, remote, limits, sha)  # type: ignore[arg-type]
         finally:
+            sha.close()
             del mine.report
             if own is not None:
                 own.close()

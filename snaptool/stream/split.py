@@ -223,6 +223,11 @@ class ThreadedHash:
             done.result()
         return self.h.hexdigest()
 
+    def close(self) -> None:
+        """End the hashing thread (at once if nothing waits): a pass that
+        stops early leaves no thread behind."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
 
 def _pipe_messages(pipe: Any) -> Iterator[tuple[bytes, Any]]:
     """The child's messages, decoded: state.bin bytes as a view of one reused
