@@ -61,7 +61,7 @@ from .format.sums import canonical_line
 from .format.tar import BLOCK, go_header
 from .meta import MetaError, SnapshotMeta, go_json
 from .stream.statewalk import RecordEvent
-from .values import decode
+from .values import decode, ext_hook
 from .export import run_scan
 
 __all__ = [
@@ -129,7 +129,7 @@ class Field:
 
 def map_fields(raw: bytes) -> list[Field]:
     """Where each top-level key and value of a msgpack map lies in ``raw``."""
-    up = msgpack.Unpacker(raw=True, strict_map_key=False)
+    up = msgpack.Unpacker(raw=True, strict_map_key=False, ext_hook=ext_hook)
     up.feed(raw)
     try:
         n = up.read_map_header()

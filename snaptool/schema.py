@@ -31,6 +31,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+import msgpack
+
+from .values import Ext
+
 __all__ = ["TIME", "SchemaProblem", "Schema", "load_schema"]
 
 #: A ``time.Time`` in a :meth:`Schema.time_plan`.
@@ -133,6 +137,9 @@ class Schema:
         kind = desc["kind"]
         if kind == "interface":
             return
+        if isinstance(v, _EXTENSIONS):
+            out.append(SchemaProblem(path, f"{_a(_kind(v))} where Nomad decodes {_KIND_TEXT.get(kind, _a(kind))}"))
+            return
         if kind == "struct":
             self._struct("", desc, v, path, out)
         elif kind in ("string", "bytes"):
@@ -167,6 +174,9 @@ class Schema:
                 self._check(elem, item, f"{path}[{i}]", out)
 
     def _struct(self, name: str, t: dict[str, Any], v: Any, path: str, out: list[SchemaProblem]) -> None:
+        if isinstance(v, _EXTENSIONS):
+            out.append(SchemaProblem(path, f"{_a(_kind(v))} where Nomad decodes a struct"))
+            return
         if isinstance(v, (list, tuple)):
             if v:
                 out.append(SchemaProblem(path, "an array where Nomad writes a map (decoded by position)"))
@@ -268,7 +278,18 @@ def _byte_list(v: Any) -> bool:
     )
 
 
+#: msgpack extension values, which Nomad never writes (tuples in Python: they
+#: are looked for before arrays).
+_EXTENSIONS = (msgpack.ExtType, msgpack.Timestamp, Ext)
+
+#: What a schema kind is called in a problem's text.
+_KIND_TEXT = {"int": "an integer", "uint": "an integer", "slice": "a list", "array": "a list", "bytes": "a []byte"}
+
+
 def _kind(v: Any) -> str:
+    if isinstance(v, _EXTENSIONS):
+        code = -1 if isinstance(v, msgpack.Timestamp) else v.code
+        return f"msgpack extension value (type {code})"
     if v is None:
         return "nil"
     if isinstance(v, bool):

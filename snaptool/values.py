@@ -17,7 +17,7 @@ import base64
 import hashlib
 import struct
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -45,6 +45,22 @@ _EPOCH_YEAR1 = datetime(1, 1, 1, tzinfo=timezone.utc)
 ESCAPE_ERRORS = "surrogateescape"
 
 
+class Ext(NamedTuple):
+    """A msgpack extension value with a negative type code other than -1
+    (a timestamp), which msgpack's own ``ExtType`` refuses. Nomad writes no
+    extension values; a damaged or foreign record may hold one, and it is
+    shown like any other: its type code and its bytes."""
+
+    code: int
+    data: bytes
+
+
+def ext_hook(code: int, data: bytes) -> Any:
+    """msgpack's ``ext_hook``: every extension value decodes, whatever its
+    type code (msgpack's default raises ValueError for -128 to -2)."""
+    return msgpack.ExtType(code, data) if code >= 0 else Ext(code, data)
+
+
 def decode(raw: bytes) -> Any:
     """Decode one msgpack value as snaptool keeps it (see module notes).
 
@@ -52,10 +68,17 @@ def decode(raw: bytes) -> Any:
     cannot restore it) becomes the compact JSON text of that key, so that the
     value can still be shown."""
     try:
-        return msgpack.unpackb(raw, raw=False, unicode_errors=ESCAPE_ERRORS, strict_map_key=False)
+        return msgpack.unpackb(
+            raw, raw=False, unicode_errors=ESCAPE_ERRORS, strict_map_key=False, ext_hook=ext_hook
+        )
     except TypeError:  # an unhashable map key
         return msgpack.unpackb(
-            raw, raw=False, unicode_errors=ESCAPE_ERRORS, strict_map_key=False, object_pairs_hook=_pairs
+            raw,
+            raw=False,
+            unicode_errors=ESCAPE_ERRORS,
+            strict_map_key=False,
+            object_pairs_hook=_pairs,
+            ext_hook=ext_hook,
         )
 
 

@@ -377,3 +377,32 @@ def test_a_value_nested_too_deep_to_print_is_one_clear_line(tmp_path, document) 
     assert result.exit_code == 2
     assert "state.bin: record 0 (type 1, offset 1) is nested too deeply to print as JSON" in result.output
     assert "internal error" not in result.output
+
+
+@pytest.mark.parametrize("split", ["0", "thread", "fork"])
+def test_extension_values_of_any_type_code_are_shown_not_a_crash(tmp_path, monkeypatch, split):
+    """msgpack's ExtType takes type codes 0 to 127 only; a record holding an
+    extension value of type -2 (valid msgpack, which Nomad never writes) is
+    shown with its code and bytes, as one of type 5 is, and verify --deep
+    says where Nomad's types disagree."""
+    monkeypatch.setenv("SNAPTOOL_SPLIT", split)
+    records = [
+        b"\x02\x82\xa3Key\xa1x\xa5Value\xd5\xfe\x61\x62",  # fixext2, type -2, "ab"
+        b"\x02\x82\xa3Key\xa1y\xa5Value\xd4\x05\x63",  # fixext1, type 5, "c"
+        b"\x02\x82\xa3Key\xa1z\xa5Value\xd6\xff\x00\x00\x00\x01",  # fixext4, type -1: a msgpack timestamp
+    ]
+    snap = tmp_path / "ext.snap"
+    _one_state_archive(snap, b"\x80" + b"".join(records))
+    r = runner.invoke(app, ["state", str(snap)])
+    assert r.exit_code == 0, r.output
+    values = [json.loads(line)["Value"]["Value"] for line in r.stdout.splitlines()]
+    assert values == [
+        {"ExtType": -2, "Data": "YWI="},
+        {"ExtType": 5, "Data": "Yw=="},
+        {"ExtType": -1, "Data": "AAAAAQ=="},
+    ]
+    r = runner.invoke(app, ["verify", "--deep", str(snap)])
+    assert r.exit_code == 1
+    assert "record 0 (Index): a msgpack extension value (type -2) where Nomad decodes an integer at Value" in r.stdout
+    assert "record 1 (Index): a msgpack extension value (type 5) where Nomad decodes an integer at Value" in r.stdout
+    assert "Traceback" not in r.output and "internal error" not in r.output

@@ -14,6 +14,7 @@ import msgpack
 
 from ..errors import UsageError
 from ..format.records import REGISTRY, by_number
+from ..values import ext_hook
 from .fields import render
 
 #: Secret fields beyond the registry's, by type name (kept here too so that a
@@ -59,6 +60,7 @@ def pick(raw: bytes, names: frozenset[str]) -> dict[str, Any] | None:
         unicode_errors="surrogateescape",
         strict_map_key=False,
         max_buffer_size=max(len(raw), 1),
+        ext_hook=ext_hook,
     )
     up.feed(raw)
     found: dict[str, Any] = {}

@@ -42,7 +42,7 @@ from ..errors import SnaptoolError
 from ..format.records import by_number, record_name
 from ..schema import TIME, load_schema
 from ..stream.statewalk import Block
-from ..values import ESCAPE_ERRORS, decode
+from ..values import ESCAPE_ERRORS, decode, ext_hook
 from .pretty import indented
 from .rendering import (
     _BYTE_KEYS,
@@ -305,7 +305,7 @@ def _orjson_text(value: Any, floats: bool, option: int) -> bytes | None:
 def _decode_strict(raw: bytes) -> Any:
     """:func:`snaptool.values.decode` with string map keys only: any other
     key raises, so the fast path never meets one."""
-    return msgpack.unpackb(raw, raw=False, unicode_errors=ESCAPE_ERRORS)
+    return msgpack.unpackb(raw, raw=False, unicode_errors=ESCAPE_ERRORS, ext_hook=ext_hook)
 
 
 # --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 import msgpack
 
 from ..format.records import RecordType, by_number
-from ..values import go_time_text
+from ..values import Ext, go_time_text
 
 
 _YEAR1 = datetime(1, 1, 1)
@@ -70,7 +70,7 @@ def _plain_fast(value: Any) -> Any:
         return b64(value)
     if isinstance(value, (str, dict, list, bytes)):  # subclasses: the general path
         return plain(value, byte_keys=frozenset({"\0"}))
-    if t is msgpack.ExtType or t is msgpack.Timestamp:
+    if t is msgpack.ExtType or t is msgpack.Timestamp or t is Ext:
         return _ext(value)
     if t is float and value - value != 0:  # NaN or an infinity: not JSON
         return _nonfinite(value)
@@ -82,7 +82,7 @@ def _nonfinite(value: float) -> str:
     return "NaN" if value != value else ("+Inf" if value > 0 else "-Inf")
 
 
-def _ext(value: msgpack.ExtType | msgpack.Timestamp) -> dict[str, Any]:
+def _ext(value: msgpack.ExtType | msgpack.Timestamp | Ext) -> dict[str, Any]:
     """A msgpack extension value (Nomad writes none): its type code and
     its bytes in base64 (a msgpack timestamp is extension -1)."""
     if isinstance(value, msgpack.Timestamp):
@@ -132,7 +132,7 @@ def plain(value: Any, *, byte_keys: frozenset[str] = frozenset(), _path: str = "
         return [plain(v, byte_keys=byte_keys, _path=path) for v in value]
     if isinstance(value, bytes):
         return b64(value)
-    if isinstance(value, (msgpack.ExtType, msgpack.Timestamp)):
+    if isinstance(value, (msgpack.ExtType, msgpack.Timestamp, Ext)):
         return _ext(value)
     if isinstance(value, float) and value - value != 0:
         return _nonfinite(value)

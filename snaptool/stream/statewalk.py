@@ -33,6 +33,7 @@ from typing import Any
 import msgpack
 
 from ..findings import Finding
+from ..values import ext_hook
 
 __all__ = ["Block", "OnBlock", "RecordEvent", "StateStats", "StateWalker", "TypeStats"]
 
@@ -136,7 +137,7 @@ class StateWalker:
         # raw=True: str and bin as bytes; arrays as tuples, so that an array used
         # as a map key (go-msgpack reads it as a byte string) still decodes
         self._up = msgpack.Unpacker(
-            raw=True, use_list=False, strict_map_key=False, max_buffer_size=max_record_size
+            raw=True, use_list=False, strict_map_key=False, max_buffer_size=max_record_size, ext_hook=ext_hook
         )
         self._max_record = max_record_size
         self._on_record = on_record
