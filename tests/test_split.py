@@ -353,3 +353,60 @@ def test_a_reader_thread_stuck_in_a_read_does_not_hold_the_caller(tmp_path: Path
         time.sleep(0.05)
     left = [t.name for t in threading.enumerate()]
     assert len(left) == threads, left  # the writer closed: the reader (and its hashing thread) ended too
+
+
+@pytest.mark.parametrize("split", [False, "thread", "fork"])
+def test_records_that_have_arrived_on_a_pipe_are_walked_before_more_comes(tmp_path: Path, split) -> None:
+    """A live `curl ... | snaptool state -`: the records in what has arrived
+    are handed out while the writer pauses (a full 1 MiB read used to hold
+    them back in one thread and in the forked reader)."""
+    import threading
+    import time
+
+    from snaptool.stream.writer import archive_bytes
+
+    noise = os.urandom(40000 * 50)  # records gzip cannot shrink
+    state = b"\x80" + b"".join(b"\x01\xc4\x32" + noise[i : i + 50] for i in range(0, len(noise), 50))
+    meta = b'{"Version":1,"ID":"2-9-1","Index":9,"Term":2,"Size":%d}' % len(state)
+    source = tmp_path / "whole.snap"
+    source.write_bytes(archive_bytes(meta, state))
+    fifo = tmp_path / "live.snap"
+    os.mkfifo(fifo)
+    # the writer is another process, as it is in life: a forked reader must
+    # not inherit the FIFO's write end
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _PAUSING_WRITER, str(source), str(fifo)], stdin=subprocess.PIPE
+    )
+    seen: list[int] = []
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(scan(fifo, split=split, on_record=lambda ev: seen.append(ev.index)))
+        except BaseException as exc:  # noqa: BLE001 - looked at below
+            outcome.append(exc)
+
+    reading = threading.Thread(target=run, daemon=True)
+    reading.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(seen) < 1000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        walked_while_paused = len(seen)
+    finally:
+        writer.communicate(b"go\n", timeout=30)
+    reading.join(30)
+    assert walked_while_paused >= 1000, walked_while_paused  # ~3,800 whole records had arrived
+    assert outcome and not isinstance(outcome[0], BaseException), outcome
+    assert len(seen) == 40000
+
+
+_PAUSING_WRITER = """
+import sys
+data = open(sys.argv[1], "rb").read()
+with open(sys.argv[2], "wb") as f:
+    f.write(data[:200_000])  # a fifth of a read's worth
+    f.flush()
+    sys.stdin.readline()
+    f.write(data[200_000:])
+"""

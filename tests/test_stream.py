@@ -406,3 +406,80 @@ def test_pax_size_with_a_plus_sign_is_read_as_go_reads_it(tmp_path: Path) -> Non
     report = verify(_pax_size_archive(tmp_path, b"+%d" % len(STATE)))
     assert report.ok
     assert report.scan.state is not None and report.scan.state.records == 2
+
+
+def test_decoding_walk_fails_where_the_counting_walk_does_on_a_long_declared_array() -> None:
+    """An array declaring more elements than the record size limit, cut
+    short: msgpack's own length limits once made the decoding walk call it
+    undecodable while the counting walk said cut short (found by the
+    property test above)."""
+    for tail in (b"\x01\xdd\x00\x01\x00\x01", b"\x01\xdb\x00\x01\x00\x01ab", b"\x01\xdf\x00\x01\x00\x01\xc0"):
+        count, wanted, wanted_events, general, general_events = _walk_both(b"\x80" + tail, [])
+        assert count == wanted == general
+        assert any("cut short" in str(f) for f in count), count
+        assert wanted_events == general_events
+
+
+class _Pieces:
+    """A stream that hands out at most ``k`` bytes a read, as a pipe may."""
+
+    def __init__(self, data: bytes, k: int) -> None:
+        self.data, self.k, self.at = data, k, 0
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.k if n < 0 else min(n, self.k)
+        out = self.data[self.at : self.at + n]
+        self.at += len(out)
+        return out
+
+
+@pytest.mark.parametrize(
+    "extra, text",
+    [
+        (b"\x00" * 5000, "5000 bytes after the end of gzip member 1"),
+        (bytes(range(256)) * (3 << 12), "more than 1048576 bytes after the end of gzip member 1"),
+    ],
+)
+def test_trailing_bytes_are_counted_the_same_however_the_input_arrives(extra: bytes, text: str) -> None:
+    messages = set()
+    for k in (1 << 20, 65536, 4096, 1000):
+        found: list = []
+        for _ in inflate_mod.inflate(_Pieces(GOOD + extra, k), found.append):
+            pass
+        messages.add(tuple(f.message for f in found if f.code == "gzip.trailing-bytes"))
+    assert messages == {(text + " that are not another gzip member",)}
+
+
+def test_unread_bytes_are_counted_the_same_however_inflate_cuts_them(tmp_path: Path, monkeypatch) -> None:
+    from snaptool.stream.reader import Limits
+
+    path = _write(tmp_path, GOOD + gzip_member(bytes(5 << 20)))
+    messages = set()
+    for out_chunk in (2 << 20, 300001, 65537):
+        monkeypatch.setattr(inflate_mod, "OUT_CHUNK", out_chunk)
+        report = verify(path, limits=Limits(max_unread=1 << 20))
+        messages.add(tuple(f.message for f in report.findings if f.code == "tar.unread-bytes"))
+    assert messages == {("more than 1048576 bytes follow the tar end-of-archive blocks (counting stopped at the limit)",)}
+
+
+def test_records_before_meta_size_are_walked_however_inflate_cuts_them(tmp_path: Path, monkeypatch) -> None:
+    """state.bin longer than meta.json's Size: the walk stops at Size, and
+    the records before it are counted even when one inflate chunk crosses
+    Size (they used to be skipped then)."""
+    import msgpack
+
+    from snaptool.stream.reader import scan
+
+    records = b"".join(b"\x02" + msgpack.packb({"Key": f"k{i}", "Value": i}) for i in range(200))
+    state = b"\x80" + records
+    meta = json.dumps({"Version": 1, "ID": "1-2-3", "Index": 2, "Term": 1, "Size": len(state) - 500}).encode()
+    path = _write(tmp_path, archive_bytes(meta, state))
+    seen = set()
+    for out_chunk in (2 << 20, 4096, 100):
+        monkeypatch.setattr(inflate_mod, "OUT_CHUNK", out_chunk)
+        result = scan(path, split=False)
+        seen.add((result.state.records, result.decompressed_size))
+        assert any(f.code == "state.past-meta-size" for f in result.findings)
+    ((records_walked, _),) = seen
+    whole = sum(1 for i in range(200) if 1 + sum(len(msgpack.packb({"Key": f"k{j}", "Value": j})) + 1 for j in range(i + 1)) <= len(state) - 500)
+    assert records_walked == whole

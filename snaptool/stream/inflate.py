@@ -87,6 +87,9 @@ CHUNK = 1 << 20
 #: against 1 MiB: a few percent off a threaded verify; 8 MiB is slower).
 OUT_CHUNK = 2 << 20
 
+#: Bytes after the last gzip member are counted up to this many.
+TRAILING_WINDOW = 1 << 20
+
 Report = Callable[[Finding], None]
 
 
@@ -199,12 +202,15 @@ def _header_problem(kind: str, members: int, at: int, src: _Source, report: Repo
             report(Finding("input.empty", "the file is empty", nomad="EOF"))
         return
     if members > 0:
-        remaining = len(src.buf)
+        # counted up to a fixed window, so that the number does not depend on
+        # how the input was cut into reads (a pipe's pieces vary)
+        more = src.fill(TRAILING_WINDOW + 1)
+        remaining = min(len(src.buf), TRAILING_WINDOW)
         detail = "unexpected EOF" if kind == "short" else "gzip: invalid header"
         report(
             Finding(
                 "gzip.trailing-bytes",
-                f"{remaining}{'+' if not src.eof else ''} bytes after the end of "
+                f"{'more than ' if more else ''}{remaining} bytes after the end of "
                 f"gzip member {members} that are not another gzip member",
                 member="gzip",
                 offset=at,

@@ -144,8 +144,15 @@ class _StateSink:
 
     def write(self, data: memoryview) -> None:
         self.h.update(data)
+        before = self.size
         self.size += len(data)
         if self.limit is not None and self.size > self.limit:
+            # the records before the limit are walked, however the data
+            # was cut into pieces
+            keep = max(0, self.limit - before)
+            if keep:
+                self.walker.feed(data[:keep])
+                data = data[keep:]
             self.walker.stop(
                 "state.past-meta-size",
                 f"state.bin runs past meta Size ({self.limit} bytes): the record walk "
@@ -231,6 +238,8 @@ def _scan_open(
         st = os.fstat(f.fileno())
         regular = stat.S_ISREG(st.st_mode)
         result.compressed_size = st.st_size if regular else 0
+        if stat.S_ISFIFO(st.st_mode):
+            _widen_pipe(f.fileno())
     except (OSError, ValueError):
         pass
     # Pipes and devices cannot seek: the first bytes are read once, looked at,
@@ -272,6 +281,19 @@ def _scan_open(
     if how == "fork":
         return two_processes.run(work, walker, result, progress)
     return threaded.run(work, walker, result, progress)
+
+
+def _widen_pipe(fd: int) -> None:
+    """Ask for a pipe buffer of :data:`CHUNK` bytes (Linux; 64 KiB by
+    default): reads of a pipe return at most its buffer, and fewer, larger
+    reads cost less per byte. Where it is refused, nothing changes."""
+    try:
+        import fcntl
+
+        if fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < CHUNK:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, CHUNK)
+    except (ImportError, AttributeError, OSError):
+        pass
 
 
 def _own_descriptor(f: BinaryIO, head: bytes) -> tuple[bytes, BinaryIO | None]:
@@ -343,7 +365,9 @@ def _pipeline(
         tar.feed(chunk)
         if tar.stopped or tar.unread_capped:
             break
-    result.decompressed_size = total
+    # Where the tar walk stopped, when it stopped early: the same number
+    # however inflate's output was cut into chunks.
+    result.decompressed_size = tar.tar_length + tar.unread if tar.stopped or tar.unread_capped else total
     tar.close()
     result.entries = tar.entries
     result.end_blocks = tar.end_blocks
@@ -399,20 +423,22 @@ def new_walker(
 
 class _Prepended:
     """A read-only stream: ``head``, then the rest of ``f``; ``progress`` is
-    told how many bytes of the input have been read in all."""
+    told how many bytes of the input have been read in all. A read returns
+    what one read of ``f`` gives (``read1``), not a full count: data that has
+    arrived on a pipe is handled at once, not held until more comes."""
 
     def __init__(self, head: bytes, f: BinaryIO, progress: Progress | None = None) -> None:
         self.head, self.f, self.progress = head, f, progress
         self.done = len(head)
+        self._read1 = getattr(f, "read1", f.read)
 
     def read(self, n: int = -1) -> bytes:
-        if self.head and 0 <= n < len(self.head):
+        if self.head and n >= 0:  # what is here, without waiting for more
             data, self.head = self.head[:n], self.head[n:]
             return data
         data, self.head = self.head, b""
-        want = -1 if n < 0 else n - len(data)
-        if want:
-            more = self.f.read(want)
+        if n:
+            more = self.f.read() if n < 0 else self._read1(n)
             self.done += len(more)
             if self.progress is not None and more:
                 self.progress(self.done)

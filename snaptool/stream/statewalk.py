@@ -103,6 +103,10 @@ class Block:
 OnBlock = Callable[[Block], None]
 
 
+#: The largest length msgpack can declare (a 32-bit count).
+_ANY_LENGTH = (1 << 32) - 1
+
+
 class StateWalker:
     """Push parser over state.bin; findings go to ``report``."""
 
@@ -136,8 +140,16 @@ class StateWalker:
         self._report = report
         # raw=True: str and bin as bytes; arrays as tuples, so that an array used
         # as a map key (go-msgpack reads it as a byte string) still decodes
+        # Lengths are limited by the buffer alone (BufferFull: the record size
+        # limit), as skip() is: the decoding walk fails where the counting
+        # walk does, with the same finding.
         self._up = msgpack.Unpacker(
-            raw=True, use_list=False, strict_map_key=False, max_buffer_size=max_record_size, ext_hook=ext_hook
+            raw=True,
+            use_list=False,
+            strict_map_key=False,
+            max_buffer_size=max_record_size,
+            ext_hook=ext_hook,
+            **dict.fromkeys(("max_str_len", "max_bin_len", "max_array_len", "max_map_len", "max_ext_len"), _ANY_LENGTH),
         )
         self._max_record = max_record_size
         self._on_record = on_record

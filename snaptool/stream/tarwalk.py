@@ -134,8 +134,10 @@ class TarWalker:
 
     def _count_unread(self, n: int) -> None:
         self.unread += n
-        if self.unread >= self._max_unread:
-            self.unread_capped = True
+        if self.unread > self._max_unread:
+            # counted up to the limit: the same number however the data was
+            # cut into pieces on its way here
+            self.unread, self.unread_capped = self._max_unread, True
             self._state = _STOP
 
     def _on_block(self, block: bytes) -> None:
@@ -321,7 +323,7 @@ class TarWalker:
             self._report(
                 Finding(
                     "tar.unread-bytes",
-                    f"at least {self.unread} bytes follow the tar end-of-archive blocks "
+                    f"more than {self.unread} bytes follow the tar end-of-archive blocks "
                     "(counting stopped at the limit)",
                     member="tar",
                     offset=self._offset,
