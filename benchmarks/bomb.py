@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import shutil
 import struct
 import subprocess
 import sys
@@ -54,6 +54,8 @@ def zeros(n: int):  # type: ignore[no-untyped-def]
     block = bytes(16 * MIB)
     for _ in range(n // len(block)):
         yield block
+    if n % len(block):
+        yield bytes(n % len(block))
 
 
 def pax_size_header(name: str, size: int) -> bytes:
@@ -75,8 +77,7 @@ def state_bomb(n: int):  # type: ignore[no-untyped-def]
     yield go_header("meta.json", len(meta), 0) + meta + bytes(512 - len(meta))
     yield pax_size_header("state.bin", n) if n >= 8**11 else go_header("state.bin", n, 0)
     yield b"\x80"
-    yield from zeros(n - 1)
-    yield bytes(n % (16 * MIB) - 1) if n % (16 * MIB) else b""
+    yield from zeros(n - 1)  # state.bin is n bytes, as its header says
 
 
 def run(path: Path) -> tuple[float, float, str]:
@@ -100,17 +101,23 @@ def main() -> None:
     args = ap.parse_args()
     n = int(args.gib * (1 << 30))
     tmp = Path(tempfile.mkdtemp(prefix="snaptool-bomb-"))
+    try:
+        _each(tmp, n, args.gib)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _each(tmp: Path, n: int, gib: float) -> None:
     for name, pieces in (("zeros", zeros(n)), ("state", state_bomb(n))):
         path = tmp / f"{name}.snap"
         t = time.perf_counter()
         write_gzip(path, pieces)
         made = time.perf_counter() - t
         secs, rss, verdict = run(path)
-        print(f"{name}: {path.stat().st_size / MIB:.1f} MiB inflating to {args.gib} GiB "
+        print(f"{name}: {path.stat().st_size / MIB:.1f} MiB inflating to {gib} GiB "
               f"(made in {made:.0f} s): verify {secs:.1f} s, peak RSS {rss:.1f} MiB "
               f"({'OK' if rss < 100 else 'OVER'} < 100 MiB)\n  {verdict}")
         path.unlink()
-    resource.getrusage(resource.RUSAGE_SELF)
 
 
 if __name__ == "__main__":

@@ -123,3 +123,15 @@ def test_console_script_runs() -> None:
 @pytest.mark.parametrize("args", [["inspect"], ["verify"], ["nosuch"]])
 def test_usage_errors_exit_2(args: list[str]) -> None:
     assert run(*args).exit_code == 2
+
+
+def test_inspect_of_standard_input_gives_the_compressed_size() -> None:
+    """A pipe has no size to ask for: the bytes read to its end are it."""
+    snap = FIXTURES / "genuine" / "nomad-1.6.1-basic.snap"
+    data = snap.read_bytes()
+    out = subprocess.run(
+        [sys.executable, "-m", "snaptool", "inspect", "--json", "-"], input=data, capture_output=True, check=True
+    )
+    archive = json.loads(out.stdout)["Archive"]
+    assert archive["CompressedSize"] == len(data)
+    assert archive["File"] == "-"

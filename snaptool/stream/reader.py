@@ -378,6 +378,8 @@ def _pipeline(
     if state_seen:
         result.state = walker.close() if result.tar_complete else walker.abandon()
     result.hashes = {n: h.hexdigest() for n, h in hashes.items()}
+    if not result.compressed_size and isinstance(f, _Prepended) and f.ended:
+        result.compressed_size = f.done  # a pipe, read to its end: its length
     return result
 
 
@@ -430,6 +432,7 @@ class _Prepended:
     def __init__(self, head: bytes, f: BinaryIO, progress: Progress | None = None) -> None:
         self.head, self.f, self.progress = head, f, progress
         self.done = len(head)
+        self.ended = False  # the end of the input was seen
         self._read1 = getattr(f, "read1", f.read)
 
     def read(self, n: int = -1) -> bytes:
@@ -439,6 +442,7 @@ class _Prepended:
         data, self.head = self.head, b""
         if n:
             more = self.f.read() if n < 0 else self._read1(n)
+            self.ended = self.ended or not more
             self.done += len(more)
             if self.progress is not None and more:
                 self.progress(self.done)

@@ -39,6 +39,10 @@ DEPTH = 4
 #: Seconds to wait for the reader thread to end when the pass stops early.
 LINGER = 2.0
 
+#: Seconds of silence after which a reader that has not ended is taken to
+#: be stuck in a read, and is not waited for any longer.
+QUIET = 0.25
+
 #: The GIL switch interval during a pass, in seconds (Python's default is 0.005).
 SWITCH_INTERVAL = 0.0001
 
@@ -110,12 +114,14 @@ def run(work: Work, walker: StateWalker, result: ArchiveScan, progress: Progress
     finally:
         cancelled.set()
         # Let a reader blocked on a full queue see the flag. One blocked in a
-        # read (a stalled pipe) is left behind after a while: it is a daemon
-        # thread, and its next message ends it.
-        deadline = time.monotonic() + LINGER
-        while thread.is_alive() and time.monotonic() < deadline:
+        # read (a stalled pipe: it sends nothing for QUIET seconds) is left
+        # behind: it is a daemon thread, and its next message ends it.
+        now = time.monotonic()
+        deadline, heard = now + LINGER, now
+        while thread.is_alive() and (now := time.monotonic()) < deadline and now - heard < QUIET:
             try:
                 q.get(timeout=0.05)
+                heard = time.monotonic()
             except queue.Empty:
                 pass
         sys.setswitchinterval(interval)
