@@ -103,8 +103,8 @@ class Block:
 OnBlock = Callable[[Block], None]
 
 
-#: The largest length msgpack can declare (a 32-bit count).
-_ANY_LENGTH = (1 << 32) - 1
+#: msgpack's length limits at the largest length it can declare (a 32-bit count).
+_ANY_LENGTH = dict.fromkeys(("max_str_len", "max_bin_len", "max_array_len", "max_map_len", "max_ext_len"), (1 << 32) - 1)
 
 
 class StateWalker:
@@ -144,12 +144,8 @@ class StateWalker:
         # limit), as skip() is: the decoding walk fails where the counting
         # walk does, with the same finding.
         self._up = msgpack.Unpacker(
-            raw=True,
-            use_list=False,
-            strict_map_key=False,
-            max_buffer_size=max_record_size,
-            ext_hook=ext_hook,
-            **dict.fromkeys(("max_str_len", "max_bin_len", "max_array_len", "max_map_len", "max_ext_len"), _ANY_LENGTH),
+            raw=True, use_list=False, strict_map_key=False, max_buffer_size=max_record_size, ext_hook=ext_hook,
+            **_ANY_LENGTH,
         )
         self._max_record = max_record_size
         self._on_record = on_record
