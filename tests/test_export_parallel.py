@@ -397,3 +397,36 @@ def test_workers_are_chosen_by_size_cores_and_environment(tmp_path, monkeypatch)
     assert blockscan.jobs_for(big) == 1
     monkeypatch.setenv("SNAPTOOL_JOBS", "3")
     assert blockscan.jobs_for(small) == 3
+
+
+def test_a_closed_output_is_the_error_even_when_the_next_worker_ends_first(monkeypatch):
+    """The worker that meets a closed output stops passing the turn; the
+    next one, its turn pipe closed, ends without a report. Whichever status
+    pipe the parent reads first, the closed output is what it reports (a
+    worker's "exit before finishing its block" was raised one run in 50)."""
+    import select as select_mod
+    import time
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads the output: writes fail with EPIPE
+    real_select = select_mod.select
+    waited = []
+
+    def later_fds_first(r, w, x, *timeout):
+        if not waited and not w:  # let both workers finish first
+            time.sleep(0.5)
+            waited.append(True)
+        ready = real_select(r, w, x, *timeout)
+        return (sorted(ready[0], reverse=True), ready[1], ready[2])
+
+    monkeypatch.setattr(parallel.select, "select", later_fds_first)
+    raw = msgpack.packb({"ID": "e"})
+    pool = parallel.WorkerPool(2, BlockOptions(), write_end, "strict", None)
+    try:
+        for block in range(2):
+            pool.put([(block, 3, 1 + block * (len(raw) + 1), len(raw) + 1, raw)])
+        with pytest.raises(BrokenPipeError):
+            pool.finish()
+    finally:
+        pool.abort()
+        os.close(write_end)

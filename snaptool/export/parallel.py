@@ -276,6 +276,7 @@ class WorkerPool:
             message = _recv(fd)
             if message is None:
                 if self._pending[i]:
+                    self._raise_reported_failure(fd)
                     raise self._death(i)
                 os.close(fd)
                 self._status[i] = -1
@@ -287,6 +288,20 @@ class WorkerPool:
                 _raise_from_worker(failed)
             self._reports.append((number, report))
             self._done += 1
+
+    def _raise_reported_failure(self, dead: int) -> None:
+        """Raise a failure another worker has reported, if there is one: a
+        worker that fails (a closed output, say) stops passing the turn, and
+        the next worker, its turn pipe closed, ends without a report. The
+        failure is the cause; that end is only its consequence."""
+        for fd in self._live():
+            while fd != dead and select.select([fd], [], [], 0)[0]:
+                message = _recv(fd)
+                if message is None:
+                    break
+                if message[2] is not None:
+                    self.abort()
+                    _raise_from_worker(message[2])
 
     def _death(self, i: int) -> WorkerError:
         """The error for worker ``i`` having ended without a report, after
