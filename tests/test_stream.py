@@ -483,3 +483,23 @@ def test_records_before_meta_size_are_walked_however_inflate_cuts_them(tmp_path:
     ((records_walked, _),) = seen
     whole = sum(1 for i in range(200) if 1 + sum(len(msgpack.packb({"Key": f"k{j}", "Value": j})) + 1 for j in range(i + 1)) <= len(state) - 500)
     assert records_walked == whole
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        (b"A" * 300_000, "gzip.bad-header"),  # Go: 512 bytes without a NUL, invalid header
+        (b"A" * 512, "gzip.bad-header"),
+        (b"A" * 511, "gzip.truncated"),  # could still end with a NUL: unexpected EOF
+        (b"A" * 200, "gzip.truncated"),
+    ],
+)
+def test_an_unterminated_gzip_name_gets_one_verdict_however_it_arrives(name: bytes, expected: str) -> None:
+    data = b"\x1f\x8b\x08\x08\0\0\0\0\0\xff" + name
+    verdicts = set()
+    for k in (1 << 20, 20_000, 700, 64):
+        found: list = []
+        for _ in inflate_mod.inflate(_Pieces(data, k), found.append):
+            pass
+        verdicts.add(tuple(f.code for f in found))
+    assert verdicts == {(expected,)}

@@ -141,7 +141,7 @@ def _parse_header(src: _Source) -> tuple[object, int] | str:
         try:
             header = GzipHeader.parse_stream(stream)
         except (StreamError, ConstError):
-            if need > 10 + 2 + 65535 + 2 * (MAX_HEADER_STRING + 1) + 2:
+            if _string_too_long(src.buf) or need > 10 + 2 + 65535 + 2 * (MAX_HEADER_STRING + 1) + 2:
                 return "bad"
             need = len(src.buf) + 1
             if not src.fill(need):
@@ -156,6 +156,27 @@ def _parse_header(src: _Source) -> tuple[object, int] | str:
             if crc != header.hcrc:
                 return "bad"
         return header, length
+
+
+def _string_too_long(buf: bytes) -> bool:
+    """Go reads FNAME and FCOMMENT into a 512-byte buffer: 512 bytes with
+    no NUL among them make an invalid header, whatever follows (a file that
+    ends after them is not "unexpected EOF"). Looked at in the bytes read so
+    far, so the answer does not depend on how the input was cut into reads."""
+    if len(buf) < 10:
+        return False
+    flags, at = buf[3], 10
+    if flags & 0x04:  # FEXTRA: its length, then that many bytes
+        if len(buf) < 12:
+            return False
+        at += 2 + int.from_bytes(buf[10:12], "little")
+    for flag in (0x08, 0x10):  # FNAME, then FCOMMENT
+        if flags & flag:
+            end = buf.find(b"\0", at, at + MAX_HEADER_STRING + 1)
+            if end < 0:
+                return len(buf) - at >= MAX_HEADER_STRING + 1
+            at = end + 1
+    return False
 
 
 def inflate(f: BinaryIO, report: Report) -> Iterator[bytes]:
