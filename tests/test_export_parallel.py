@@ -423,9 +423,9 @@ def test_a_closed_output_is_the_error_even_when_the_next_worker_ends_first(monke
     raw = msgpack.packb({"ID": "e"})
     pool = parallel.WorkerPool(2, BlockOptions(), write_end, "strict", None)
     try:
-        for block in range(2):
-            pool.put([(block, 3, 1 + block * (len(raw) + 1), len(raw) + 1, raw)])
-        with pytest.raises(BrokenPipeError):
+        with pytest.raises(BrokenPipeError):  # read while handing out the second block, or at the end
+            for block in range(2):
+                pool.put([(block, 3, 1 + block * (len(raw) + 1), len(raw) + 1, raw)])
             pool.finish()
     finally:
         pool.abort()
