@@ -114,20 +114,25 @@ PROGRESS_MIN_BYTES = 64 << 20
 class _Bar:
     """A rich progress bar on stderr over the bytes of one input file, shown
     only when stderr is a terminal, the output is not JSON, and the file is
-    large; otherwise a no-op. Used as a context manager; ``update`` is the
-    library's ``progress`` callback."""
+    large or standard input (of unknown size: the bytes read so far); otherwise
+    a no-op. Used as a context manager; ``update`` is the library's
+    ``progress`` callback."""
 
     def __init__(self, path: str, json_out: bool) -> None:
         import os
 
         self.progress: Any = None
         self.update: Any = None
-        try:
-            size = os.path.getsize(path) if os.path.isfile(path) else 0
-        except OSError:
-            size = 0
-        if json_out or size < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
+        if json_out or not sys.stderr.isatty():
             return
+        size: int | None = None  # standard input: how long is not known
+        if path != "-":
+            try:
+                size = os.path.getsize(path) if os.path.isfile(path) else 0
+            except OSError:
+                size = 0
+            if size < PROGRESS_MIN_BYTES:
+                return
         from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
         self.progress = Progress(
@@ -138,7 +143,7 @@ class _Bar:
             transient=True,
             console=_stderr_console(),
         )
-        task = self.progress.add_task(os.path.basename(path), total=size)
+        task = self.progress.add_task("<stdin>" if path == "-" else os.path.basename(path), total=size)
         self.update = lambda done: self.progress.update(task, completed=done)
 
     def __enter__(self) -> _Bar:

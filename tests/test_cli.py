@@ -135,3 +135,23 @@ def test_inspect_of_standard_input_gives_the_compressed_size() -> None:
     archive = json.loads(out.stdout)["Archive"]
     assert archive["CompressedSize"] == len(data)
     assert archive["File"] == "-"
+
+
+def test_progress_bars_only_on_a_terminal_for_big_files_and_standard_input(tmp_path, monkeypatch) -> None:
+    """A bar for a file of 64 MiB or more and for standard input (its size
+    unknown), on a terminal and without --json; nothing otherwise."""
+    from snaptool import cli
+
+    big = tmp_path / "big.snap"
+    with open(big, "wb") as f:
+        f.truncate(cli.PROGRESS_MIN_BYTES)
+    small = FIXTURES / "genuine" / "nomad-1.6.1-basic.snap"
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    totals = {}
+    for name, path, json_out in (("big", big, False), ("stdin", "-", False), ("small", small, False), ("json", big, True)):
+        bar = cli._Bar(str(path), json_out)
+        totals[name] = None if bar.progress is None else bar.progress.tasks[0].total
+    assert totals == {"big": cli.PROGRESS_MIN_BYTES, "stdin": None, "small": None, "json": None}
+    assert cli._Bar("-", False).progress is not None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert cli._Bar(str(big), False).progress is None and cli._Bar("-", False).progress is None
