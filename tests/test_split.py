@@ -408,3 +408,19 @@ with open(sys.argv[2], "wb") as f:
     sys.stdin.readline()
     f.write(data[200_000:])
 """
+
+
+@pytest.mark.parametrize("mid", ["bitflip.gzip/g161acl/2", "bitflip.gzip/g161acl/8"])
+def test_corrupt_deflate_is_reported_alike_however_the_file_is_read(tmp_path: Path, mid: str) -> None:
+    """Where inflate fails is reported as the start of the piece it was
+    reading: a regular file is cut into the same pieces in every mode (one
+    mode once read its first 4 KiB alone and reported another offset)."""
+    from .test_conformance import VERDICTS
+
+    if VERDICTS[mid]["seed"] not in M.seeds():
+        pytest.skip(f"the seed of {mid} is not on this machine")
+    m = M.make(mid)
+    path = tmp_path / "m.bin"
+    path.write_bytes(m.data)
+    one, two = _both(path, plain_tar=m.plain)
+    assert one == two

@@ -413,10 +413,14 @@ def test_decoding_walk_fails_where_the_counting_walk_does_on_a_long_declared_arr
     short: msgpack's own length limits once made the decoding walk call it
     undecodable while the counting walk said cut short (found by the
     property test above)."""
-    for tail in (b"\x01\xdd\x00\x01\x00\x01", b"\x01\xdb\x00\x01\x00\x01ab", b"\x01\xdf\x00\x01\x00\x01\xc0"):
+    for tail, verdict in (
+        (b"\x01\xdd\x00\x01\x00\x01", "cut short"),
+        (b"\x01\xdf\x00\x01\x00\x01\xc0", "cut short"),
+        (b"\x01\xdb\x00\x01\x00\x01ab", "larger than the record size limit"),  # a string is held whole
+    ):
         count, wanted, wanted_events, general, general_events = _walk_both(b"\x80" + tail, [])
         assert count == wanted == general
-        assert any("cut short" in str(f) for f in count), count
+        assert any(verdict in str(f) for f in count), count
         assert wanted_events == general_events
 
 
@@ -503,3 +507,56 @@ def test_an_unterminated_gzip_name_gets_one_verdict_however_it_arrives(name: byt
             pass
         verdicts.add(tuple(f.code for f in found))
     assert verdicts == {(expected,)}
+
+
+@pytest.mark.parametrize(
+    "value_head",
+    [b"\xdb\x80\x00\x00\x00", b"\xc6\x80\x00\x00\x00", b"\xc9\x80\x00\x00\x00"],
+)
+def test_a_record_declaring_more_than_the_limit_is_refused_before_it_is_buffered(value_head: bytes) -> None:
+    """A 2 GiB string (or bin, or ext) declared in its first bytes:
+    refused at once with the finding the buffer limit gives, not after the
+    limit's worth of bytes has been held."""
+    from snaptool.stream.statewalk import StateWalker
+
+    limit = 1 << 20
+    found: list = []
+    w = StateWalker(found.append, max_record_size=limit)
+    w.feed(b"\x80\x02" + value_head + bytes(1000))
+    assert [(f.code, f.message) for f in found] == [
+        ("state.record-too-large", f"record 0 is larger than the record size limit ({limit} bytes)")
+    ]
+    # the same finding as when the bytes are fed until the buffer is full
+    late: list = []
+    w = StateWalker(late.append, max_record_size=limit)
+    w.feed(b"\x80\x02" + value_head[:3])  # the header cut: no early look
+    w.feed(value_head[3:])
+    for _ in range(3):
+        w.feed(bytes(limit // 2))
+    assert [(f.code, f.message) for f in late] == [(f.code, f.message) for f in found]
+
+
+def test_a_record_declaring_what_fits_the_limit_is_waited_for() -> None:
+    from snaptool.stream.statewalk import StateWalker
+
+    found: list = []
+    w = StateWalker(found.append, max_record_size=1 << 20)
+    w.feed(b"\x80\x02\xdb\x00\x00\x10\x00" + bytes(100))  # a 4 KiB string, cut short
+    assert found == []
+    w.feed(bytes(4096 - 100))
+    assert w.close().records == 1 and found == []
+
+
+def test_an_array_longer_than_the_limit_is_walked_not_refused() -> None:
+    """msgpack steps through an array element by element without holding
+    it whole, so the record size limit (a buffer limit) does not refuse it:
+    the early look at declared lengths leaves arrays and maps alone."""
+    from snaptool.stream.statewalk import StateWalker
+
+    limit = 1 << 16
+    found: list = []
+    w = StateWalker(found.append, max_record_size=limit)
+    w.feed(b"\x80\x02\xdd\x00\x02\x00\x00")  # 131072 elements
+    for _ in range(4):
+        w.feed(bytes(1 << 15))
+    assert w.close().records == 1 and found == []

@@ -249,7 +249,7 @@ def _scan_open(
     walker = new_walker(result, limits, on_record, keep_raw, record_types, decode_types, skip_records, on_block, block_bytes)
     how = two_processes.choose(split, result.compressed_size if regular else 0)
     if how == "one":
-        return _pipeline(_Prepended(head, f, progress), result, walker, limits)
+        return _pipeline(_Prepended(head, f, progress, regular=regular), result, walker, limits)
 
     own: BinaryIO | None = None
     if how == "thread":
@@ -270,7 +270,7 @@ def _scan_open(
         mine.report = report  # type: ignore[method-assign]
         sha = two_processes.ThreadedHash()  # state.bin hashed on a thread of its own, beside the inflate
         try:
-            source = _Prepended(head, own or f, tell)
+            source = _Prepended(head, own or f, tell, regular=regular)
             return _pipeline(source, mine, remote, limits, sha)  # type: ignore[arg-type]
         finally:
             sha.close()
@@ -425,23 +425,29 @@ def new_walker(
 
 class _Prepended:
     """A read-only stream: ``head``, then the rest of ``f``; ``progress`` is
-    told how many bytes of the input have been read in all. A read returns
-    what one read of ``f`` gives (``read1``), not a full count: data that has
-    arrived on a pipe is handled at once, not held until more comes."""
+    told how many bytes of the input have been read in all.
 
-    def __init__(self, head: bytes, f: BinaryIO, progress: Progress | None = None) -> None:
+    Of a regular file, a read returns the count asked for (the input is cut
+    into the same pieces however it was opened, so a report that depends on
+    where a piece starts is the same). Of a pipe, it returns what one read
+    gives (``read1``): data that has arrived is handled at once, not held
+    until more comes."""
+
+    def __init__(self, head: bytes, f: BinaryIO, progress: Progress | None = None, *, regular: bool = False) -> None:
         self.head, self.f, self.progress = head, f, progress
+        self.regular = regular
         self.done = len(head)
         self.ended = False  # the end of the input was seen
-        self._read1 = getattr(f, "read1", f.read)
+        self._read1 = f.read if regular else getattr(f, "read1", f.read)
 
     def read(self, n: int = -1) -> bytes:
-        if self.head and n >= 0:  # what is here, without waiting for more
-            data, self.head = self.head[:n], self.head[n:]
+        if self.head and (n <= len(self.head) or not self.regular) and n >= 0:
+            data, self.head = self.head[:n], self.head[n:]  # a pipe: what is here, without waiting
             return data
         data, self.head = self.head, b""
-        if n:
-            more = self.f.read() if n < 0 else self._read1(n)
+        want = -1 if n < 0 else n - len(data)
+        if want:
+            more = self.f.read() if want < 0 else self._read1(want)
             self.ended = self.ended or not more
             self.done += len(more)
             if self.progress is not None and more:

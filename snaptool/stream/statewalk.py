@@ -49,6 +49,11 @@ CANONICAL_HEADER = b"\x80"
 _ANY_LENGTH = dict.fromkeys(("max_str_len", "max_bin_len", "max_array_len", "max_map_len", "max_ext_len"), (1 << 32) - 1)
 
 
+#: msgpack's 32-bit byte-length headers: str 32, bin 32, ext 32 (an array or
+#: a map is walked element by element, without being held whole).
+_DECLARED_32 = frozenset({0xDB, 0xC6, 0xC9})
+
+
 class StateWalker:
     """Push parser over state.bin; findings go to ``report``."""
 
@@ -150,6 +155,8 @@ class StateWalker:
             self._walk_counting()
         else:
             self._walk()
+        if self._in_value and not self._stopped:
+            self._refuse_if_declared_too_large(data)
         if self._on_block is not None:
             self._send_block()
         elif self._keep_raw:
@@ -157,6 +164,24 @@ class StateWalker:
             cut = self._start if self._in_value else self._up.tell()
             del self._raw[: cut - self._raw_base]
             self._raw_base = cut
+
+    def _refuse_if_declared_too_large(self, data: bytes | memoryview) -> None:
+        """A record cut by the end of ``data`` whose value declares more than
+        the record size limit holds (a 32-bit string, binary or extension
+        length) is refused now, as the buffer limit would refuse it later, without
+        buffering it up to the limit first. Looked at once a feed, only when
+        the value's first five bytes are in ``data``."""
+        at = self._start + 1 - (self._fed - len(data))  # the value's first byte
+        if at < 0 or at + 5 > len(data):
+            return
+        if data[at] not in _DECLARED_32:
+            return
+        if 1 + 5 + int.from_bytes(data[at + 1 : at + 5], "big") > self._max_record:
+            self._fail(
+                "state.record-too-large",
+                f"record {self.stats.records} is larger than the record size "
+                f"limit ({self._max_record} bytes)",
+            )
 
     def _read_header(self) -> bool:
         up = self._up
