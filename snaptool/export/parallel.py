@@ -294,8 +294,8 @@ class WorkerPool:
         worker that fails (a closed output, say) stops passing the turn, and
         the next worker, its turn pipe closed, ends without a report. The
         failure is the cause; that end is only its consequence."""
-        for fd in self._live():
-            while fd != dead and select.select([fd], [], [], 0)[0]:
+        for fd in (fd for fd in self._live() if fd != dead):
+            while select.select([fd], [], [], 0)[0]:
                 message = _recv(fd)
                 if message is None:
                     break

@@ -346,9 +346,8 @@ def _pipeline(
 
     tar = TarWalker(open_entry, result.report, max_entries=limits.max_entries, max_unread=limits.max_unread, gzipped=not plain_tar)  # type: ignore[arg-type]
     chunks = _plain_chunks(f) if plain_tar else inflate(f, _gzip_reporter(result))
-    total = 0
-    for chunk in chunks:
-        if total == 0 and chunk[:3] == b"\x1f\x8b\x08":
+    for i, chunk in enumerate(chunks):
+        if i == 0 and chunk[:3] == b"\x1f\x8b\x08":
             result.report(
                 Finding(
                     "input.double-gzip",
@@ -361,13 +360,12 @@ def _pipeline(
             )
             tar.stopped = True
             break
-        total += len(chunk)
         tar.feed(chunk)
         if tar.stopped or tar.unread_capped:
             break
-    # Where the tar walk stopped, when it stopped early: the same number
-    # however inflate's output was cut into chunks.
-    result.decompressed_size = tar.tar_length + tar.unread if tar.stopped or tar.unread_capped else total
+    # what the tar walk took in (where it stopped, when it stopped early): the
+    # same number however inflate's output was cut into chunks
+    result.decompressed_size = tar.tar_length + tar.unread
     tar.close()
     result.entries = tar.entries
     result.end_blocks = tar.end_blocks
@@ -441,8 +439,8 @@ class _Prepended:
         self._read1 = f.read if regular else getattr(f, "read1", f.read)
 
     def read(self, n: int = -1) -> bytes:
-        if self.head and (n <= len(self.head) or not self.regular) and n >= 0:
-            data, self.head = self.head[:n], self.head[n:]  # a pipe: what is here, without waiting
+        if self.head and 0 <= n and (n <= len(self.head) or not self.regular):
+            data, self.head = self.head[:n], self.head[n:]  # of a pipe: what is here, without waiting
             return data
         data, self.head = self.head, b""
         want = -1 if n < 0 else n - len(data)

@@ -137,11 +137,7 @@ class StateWalker:
         try:
             self._up.feed(data)
         except msgpack.BufferFull:
-            self._fail(
-                "state.record-too-large",
-                f"record {self.stats.records} is larger than the record size "
-                f"limit ({self._max_record} bytes)",
-            )
+            self._too_large()
             return
         if self._keep_raw:
             self._raw += data
@@ -177,11 +173,14 @@ class StateWalker:
         if data[at] not in _DECLARED_32:
             return
         if 1 + 5 + int.from_bytes(data[at + 1 : at + 5], "big") > self._max_record:
-            self._fail(
-                "state.record-too-large",
-                f"record {self.stats.records} is larger than the record size "
-                f"limit ({self._max_record} bytes)",
-            )
+            self._too_large()
+
+    def _too_large(self) -> None:
+        """The record being read cannot fit the record size limit."""
+        self._fail(
+            "state.record-too-large",
+            f"record {self.stats.records} is larger than the record size limit ({self._max_record} bytes)",
+        )
 
     def _read_header(self) -> bool:
         up = self._up
