@@ -560,3 +560,22 @@ def test_an_array_longer_than_the_limit_is_walked_not_refused() -> None:
     for _ in range(4):
         w.feed(bytes(1 << 15))
     assert w.close().records == 1 and found == []
+
+
+def test_a_declared_length_is_judged_alike_however_the_bytes_are_cut() -> None:
+    """The early refusal looks at the five header bytes wherever the pieces
+    cut them (found by the block property test with 1-byte pieces)."""
+    from snaptool.stream.statewalk import StateWalker
+
+    data = b"\x80\x00\xdb\x00\x01\x00\x00" + bytes(10)  # 65536 bytes declared, limit 65536
+    outcomes = set()
+    for step in (1, 2, 3, 4, 5, 6, len(data)):
+        found: list = []
+        w = StateWalker(found.append, max_record_size=1 << 16)
+        for i in range(0, len(data), step):
+            w.feed(data[i : i + step])
+        stats = w.close()
+        outcomes.add((tuple((f.code, f.message) for f in found), stats.records, stats.pending))
+    assert len(outcomes) == 1
+    ((findings, _, _),) = outcomes
+    assert findings[0] == ("state.record-too-large", "record 0 is larger than the record size limit (65536 bytes)")

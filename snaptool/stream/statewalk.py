@@ -101,6 +101,7 @@ class StateWalker:
         self._raw_base = 0
         self._head = bytearray()  # the first bytes, for the header's report
         self._fed = 0
+        self._before = b""  # the last bytes fed before the current piece (a 32-bit length header's worth)
         self._stopped = False
         self._counts = [0] * 257
         self._sums = [0] * 257
@@ -153,6 +154,7 @@ class StateWalker:
             self._walk()
         if self._in_value and not self._stopped:
             self._refuse_if_declared_too_large(data)
+        self._before = (self._before + bytes(data[-5:]))[-5:]
         if self._on_block is not None:
             self._send_block()
         elif self._keep_raw:
@@ -162,17 +164,21 @@ class StateWalker:
             self._raw_base = cut
 
     def _refuse_if_declared_too_large(self, data: bytes | memoryview) -> None:
-        """A record cut by the end of ``data`` whose value declares more than
-        the record size limit holds (a 32-bit string, binary or extension
-        length) is refused now, as the buffer limit would refuse it later, without
-        buffering it up to the limit first. Looked at once a feed, only when
-        the value's first five bytes are in ``data``."""
-        at = self._start + 1 - (self._fed - len(data))  # the value's first byte
-        if at < 0 or at + 5 > len(data):
+        """A record whose value declares more than the record size limit
+        holds (a 32-bit string, binary or extension length) is refused as
+        soon as its five header bytes are in, as the buffer limit would
+        refuse it later, without buffering it up to the limit first. Decided
+        once, in the piece that completes the header, on those bytes alone:
+        the same answer however the data is cut into pieces."""
+        at = self._start + 1  # the value's first byte
+        base = self._fed - len(data)
+        if not base < at + 5 <= self._fed:  # the header is not complete, or was decided before
             return
-        if data[at] not in _DECLARED_32:
-            return
-        if 1 + 5 + int.from_bytes(data[at + 1 : at + 5], "big") > self._max_record:
+        if at >= base:
+            head = bytes(data[at - base : at - base + 5])
+        else:  # it began in earlier pieces: their last bytes are kept
+            head = self._before[len(self._before) - (base - at) :] + bytes(data[: at + 5 - base])
+        if head[0] in _DECLARED_32 and 1 + 5 + int.from_bytes(head[1:5], "big") > self._max_record:
             self._too_large()
 
     def _too_large(self) -> None:
